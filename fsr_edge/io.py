@@ -1,0 +1,141 @@
+"""Image files in and out, with every odd case turned into either a usable RGB array or one clear error.
+
+Tensor/array contract used across fsr_edge: RGB, float32 in [0, 1]; arrays are (H, W, 3), tensors (B, 3, H, W).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import ImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# Refuse anything above 64 MP: a 1080p photo is 2 MP, a decompression bomb claims gigapixels in a few KB.
+MAX_PIXELS = 64_000_000
+
+
+@dataclass
+class LoadedImage:
+    path: Path
+    rgb: np.ndarray               # (H, W, 3) float32 in [0, 1], EXIF orientation applied
+    alpha: np.ndarray | None      # (H, W) float32 in [0, 1] when the file had transparency
+    bit_depth: int                # 8 or 16: what the file carried, so outputs can keep it
+
+
+def read_image(path: str | os.PathLike) -> LoadedImage:
+    """Read any common image file as RGB float32. Raises ImageError naming the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, expected an image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    raise ImageError(f"{path}: {w}x{h} pixels is over the {MAX_PIXELS // 1_000_000} MP limit "
+                                     "(possible decompression bomb); resize it first")
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)  # animated GIF/WebP: the first frame is the picture
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb(path, img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{path}: refused as a possible decompression bomb ({err})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file that Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{path}: cannot decode image ({err}); the file may be truncated or corrupt") from None
+
+
+def _to_rgb(path: Path, img: Image.Image) -> LoadedImage:
+    mode = img.mode
+    alpha = None
+    bit_depth = 8
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float32)
+        bit_depth = 16
+        rgb = np.repeat((arr / 65535.0).clip(0, 1)[..., None], 3, axis=2)
+        return LoadedImage(path, rgb.astype(np.float32), None, bit_depth)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        rgb = np.repeat(arr.clip(0, 1)[..., None], 3, axis=2)
+        return LoadedImage(path, rgb, None, 8)
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    elif mode in ("LA", "PA"):
+        img = img.convert("RGBA")
+    elif mode == "CMYK" or mode == "YCbCr" or mode == "LAB" or mode == "HSV" or mode == "1" or mode == "L":
+        img = img.convert("RGB")
+    elif mode not in ("RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in mode else "RGB")
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.shape[2] == 4:
+        alpha = np.ascontiguousarray(arr[..., 3])
+        arr = arr[..., :3]
+    return LoadedImage(path, np.ascontiguousarray(arr), alpha, bit_depth)
+
+
+def list_images(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Expand files and folders into image paths (folders: their image files, sorted, not recursive)."""
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            found.append(p)
+    return found
+
+
+def to_uint(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    top = 65535 if bit_depth == 16 else 255
+    return np.round(np.clip(rgb, 0.0, 1.0) * top).astype(np.uint16 if bit_depth == 16 else np.uint8)
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray, *, alpha: np.ndarray | None = None,
+              bit_depth: int = 8, overwrite: bool = False) -> Path:
+    """Write RGB(A) float [0, 1] as PNG, atomically (temp file + rename) so no half-written output is left.
+
+    16-bit input keeps its depth (Pillow cannot write 16-bit colour PNG, so those go through pypng).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ImageError(f"{path}: output exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = to_uint(rgb, bit_depth)
+    if alpha is not None:
+        arr = np.concatenate([arr, to_uint(alpha, bit_depth)[..., None]], axis=2)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        if bit_depth == 16:
+            import png  # pypng
+
+            h, w, c = arr.shape
+            writer = png.Writer(w, h, greyscale=False, alpha=c == 4, bitdepth=16)
+            with open(tmp, "wb") as f:
+                writer.write(f, arr.reshape(h, w * c).tolist())
+        else:
+            Image.fromarray(arr).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+

@@ -1,0 +1,10 @@
+"""Model builders (timm-style registry) and bundled pretrained weights."""
+
+from ._registry import (PretrainedSpec, create_model, list_models, load_model, pretrained_spec, read_metadata,
+                        register_model, register_pretrained, save_model)
+from . import bicubic, fsrcnn  # noqa: F401  (importing registers the builders)
+from .bicubic import Bicubic
+from .fsrcnn import FSRCNN
+
+__all__ = ["Bicubic", "FSRCNN", "PretrainedSpec", "create_model", "list_models", "load_model", "pretrained_spec",
+           "read_metadata", "register_model", "register_pretrained", "save_model"]

@@ -1,0 +1,152 @@
+"""timm-style model registry: builders registered by name, pretrained names bound to bundled safetensors.
+
+Every SR model follows one contract:
+    sr_face = model(lr_face)          # (B, 3, h, w) -> (B, 3, h*scale, w*scale), RGB float32 in [0, 1]
+    model.scale: int, model.lr_size: int (the aligned-face LR size it was trained for)
+Students also expose ``forward_features(lr_face) -> (sr_face, feats: list[Tensor])`` for distillation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import WeightsError
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_PRETRAINED: dict[str, "PretrainedSpec"] = {}
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class PretrainedSpec:
+    name: str                     # user-facing name, e.g. "pisr-x8"
+    arch: str                     # registered builder, e.g. "pisr_student_x8"
+    weights: str | None           # file in fsr_edge/models/weights/, None for parameter-free models
+    description: str = ""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: register a builder under its function name."""
+    _BUILDERS[fn.__name__] = fn
+    return fn
+
+
+def register_pretrained(name: str, *, arch: str, weights: str | None, description: str = "", **kwargs: Any) -> None:
+    _PRETRAINED[name] = PretrainedSpec(name, arch, weights, description, kwargs)
+
+
+def list_models(*, pretrained: bool = False) -> list[str]:
+    """Architectures (default) or user-facing pretrained names (``pretrained=True``)."""
+    return sorted(_PRETRAINED if pretrained else _BUILDERS)
+
+
+def pretrained_spec(name: str) -> PretrainedSpec:
+    return _PRETRAINED[name]
+
+
+def create_model(arch: str, **kwargs: Any) -> nn.Module:
+    if arch not in _BUILDERS:
+        raise WeightsError(f"unknown architecture {arch!r}; known: {', '.join(list_models())}")
+    return _BUILDERS[arch](**kwargs)
+
+
+def load_model(name_or_path: str | os.PathLike, *, strict: bool = True) -> nn.Module:
+    """A ready model in eval mode from a pretrained name (``pisr-x8``) or a ``.safetensors`` path.
+
+    The architecture of a path comes from the file's own metadata (written by ``save_model``), so a user
+    never has to repeat it; a file without that metadata or with mismatching tensors is refused clearly.
+    """
+    key = str(name_or_path)
+    if key in _PRETRAINED:
+        spec = _PRETRAINED[key]
+        model = create_model(spec.arch, **spec.kwargs)
+        if spec.weights is not None:
+            path = WEIGHTS_DIR / spec.weights
+            if not path.exists():
+                raise WeightsError(f"{path}: bundled weights for {key!r} are missing from this install; "
+                                   "reinstall fsr_edge")
+            _load_into(model, path, strict=strict)
+        return model.eval()
+    path = Path(key)
+    if not path.exists():
+        known = ", ".join(list_models(pretrained=True))
+        raise WeightsError(f"{key}: neither a bundled model name ({known}) nor an existing weights file")
+    if path.suffix != ".safetensors":
+        raise WeightsError(f"{path}: only .safetensors weights are loaded (pickle files can run code); "
+                           "convert with fsr_edge.models.save_model")
+    meta = read_metadata(path)
+    arch = meta.get("fsr_edge.arch")
+    if not arch:
+        raise WeightsError(f"{path}: no 'fsr_edge.arch' in the file's metadata; it was not saved by fsr_edge")
+    kwargs = json.loads(meta.get("fsr_edge.kwargs", "{}"))
+    model = create_model(arch, **kwargs)
+    _load_into(model, path, strict=strict)
+    return model.eval()
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as err:  # safetensors raises several types for corrupt headers
+        raise WeightsError(f"{path}: not a valid safetensors file ({_short(err)}); it may be truncated or corrupt") from None
+
+
+def _load_into(model: nn.Module, path: Path, *, strict: bool) -> None:
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as err:
+        raise WeightsError(f"{path}: cannot read weights ({_short(err)}); the file may be truncated or corrupt") from None
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if strict and (missing or unexpected or wrong):
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})")
+        raise WeightsError(f"{path}: weights do not fit {type(model).__name__}: " + "; ".join(parts))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items() if k in own}, strict=strict)
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, *, arch: str, kwargs: dict[str, Any] | None = None,
+               metadata: dict[str, str] | None = None, half: bool = False) -> Path:
+    """Save weights as safetensors with the architecture in the metadata; atomic (temp file + rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().contiguous().cpu()
+             for k, v in model.state_dict().items()}
+    meta = {"fsr_edge.arch": arch, "fsr_edge.kwargs": json.dumps(kwargs or {}), **(metadata or {})}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _short(err: Exception) -> str:
+    return str(err).splitlines()[0][:160] if str(err) else type(err).__name__
