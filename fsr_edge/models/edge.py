@@ -1,0 +1,65 @@
+"""The edge student: a small SR network shaped for mobile/edge runtimes, with explicit multi-scale features.
+
+LR body at the input size, then progressive x2 stages (conv -> depth-to-space), so the features at 1/8, 1/4
+and 1/2 of the output size are real tensors the MSKD recipe can match to the teacher's scales through 1x1
+adapters (training only). Plain ReLU (quantizes and fuses well everywhere), channel counts in multiples of 16.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._registry import register_model
+
+
+def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=k // 2)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv1, self.conv2 = _conv(ch, ch), _conv(ch, ch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class EdgeSR(nn.Module):
+    """(B, 3, h, w) RGB [0, 1] -> (B, 3, 8h, 8w).
+
+    ``forward_features`` returns the SR face and features coarse to fine: ``feature_channels[i]`` channels at
+    ``feature_strides[i]`` (output pixels per feature pixel), e.g. 32x32, 64x64, 128x128 for a 32x32 input.
+    """
+
+    def __init__(self, scale: int = 8, *, channels: tuple[int, int, int] = (32, 32, 16), blocks: int = 4,
+                 lr_size: int | None = None):
+        super().__init__()
+        if scale != 8:
+            raise ValueError("EdgeSR is built for x8 (three x2 stages)")
+        c0, c1, c2 = channels
+        self.scale, self.lr_size = scale, lr_size or 256 // scale
+        self.feature_channels = (c0, c1, c2)
+        self.feature_strides = (8, 4, 2)
+        self.head = _conv(3, c0)
+        self.body = nn.Sequential(*[_ResBlock(c0) for _ in range(blocks)])
+        self.up1 = nn.Sequential(_conv(c0, 4 * c1), nn.PixelShuffle(2), nn.ReLU())
+        self.up2 = nn.Sequential(_conv(c1, 4 * c2), nn.PixelShuffle(2), nn.ReLU())
+        self.to_rgb = nn.Sequential(_conv(c2, 4 * 3), nn.PixelShuffle(2))
+
+    def forward_features(self, lr_face: Tensor) -> tuple[Tensor, list[Tensor]]:
+        f8 = self.body(self.head(lr_face))          # 1/8 of the output size
+        f4 = self.up1(f8)                           # 1/4
+        f2 = self.up2(f4)                           # 1/2
+        sr_face = self.to_rgb(f2) + F.interpolate(lr_face, scale_factor=self.scale, mode="bilinear",
+                                                  align_corners=False)
+        return sr_face, [f8, f4, f2]
+
+    def forward(self, lr_face: Tensor) -> Tensor:
+        return self.forward_features(lr_face)[0]
+
+
+@register_model
+def edge_sr_x8(**kw) -> EdgeSR:
+    return EdgeSR(scale=8, **kw)
