@@ -1,0 +1,39 @@
+"""``fsr-edge train CONFIG.yaml [key=value ...]``: run the training recipe (recipes/train.py) on a config."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help="train a model from a recipe config (PISR, MSKD, baselines); resumes automatically",
+                       description="Train from a YAML recipe config. Overrides: dotted key=value, values parsed as "
+                                   "YAML (e.g. max_steps=200 optimizer.lr=5e-4). Re-running the same command "
+                                   "resumes from the run's last checkpoint. Multi-process: torchrun "
+                                   "--nproc_per_node=N -m fsr_edge.cli train CONFIG.yaml")
+    p.add_argument("config", help="recipe YAML, e.g. recipes/pisr_x8_student.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.add_argument("--no-resume", action="store_true",
+                   help="refuse to continue an existing run instead of resuming it")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..errors import ConfigError
+    from ..recipes.train import main
+    from ..training import load_config
+    from ..training.checkpoint import CheckpointManager
+
+    cfg = load_config(args.config, args.overrides)
+    if args.no_resume and "output_dir" in cfg:
+        from pathlib import Path
+
+        if CheckpointManager(Path(cfg["output_dir"]) / "checkpoints").latest() is not None:
+            raise ConfigError(f"{cfg['output_dir']}: already holds a run; drop --no-resume to continue it or "
+                              "choose another output_dir")
+    summary = main(cfg)
+    if summary.get("rank", 0) == 0:
+        print(json.dumps(summary))
+    return 0

@@ -1,0 +1,63 @@
+"""``Method``: what a recipe optimises, as an ``nn.Module`` the loop can checkpoint and wrap in DDP.
+
+Tensor contract for every batch entry the methods read: ``(B, 3, H, W)`` RGB float32 in [0, 1]
+(``lr_face``: the degraded LR input; ``hr_face``: ground truth; ``lr_clean``: antialiased bicubic LR).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Method(nn.Module):
+    """Base class; see ``fsr_edge.training`` for the API the loop relies on."""
+
+    frozen_modules: tuple[str, ...] = ()
+
+    def prepare(self, model: nn.Module) -> None:
+        """Once, before DDP and before any checkpoint restore (a resumed run overwrites what this sets)."""
+
+    def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def aux_modules(self) -> dict[str, nn.Module]:
+        return {}
+
+    def aux_losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has aux_modules() but no aux_losses()")
+
+    def predict(self, model: nn.Module, batch: dict[str, Any]) -> Tensor:
+        return model(batch["lr_face"])
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        """The method's own params trained with the model (e.g. a distillation head)."""
+        skip = {id(p) for m in self.aux_modules().values() for p in m.parameters()}
+        for name in self.frozen_modules:
+            skip |= {id(p) for p in getattr(self, name).parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in skip]
+
+    def forward(self, model: nn.Module, batch: dict[str, Any], aux: bool = False) -> dict[str, Tensor]:
+        # DDP calls this through the loop's wrapper; routing both phases through forward keeps grads synced
+        return self.aux_losses(model, batch) if aux else self.losses(model, batch)
+
+
+class L1SR(Method):
+    """Plain supervised SR: ``L = mean |sr_face - hr_face|`` (the w/o-KD baseline)."""
+
+    def __init__(self, *, init_from: str | None = None):
+        super().__init__()
+        self.init_from = init_from
+
+    def prepare(self, model: nn.Module) -> None:
+        if self.init_from:
+            from ..models import load_model
+
+            model.load_state_dict(load_model(self.init_from).state_dict())
+
+    def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        sr_face = model(batch["lr_face"])
+        l1 = F.l1_loss(sr_face, batch["hr_face"])
+        return {"loss": l1, "l1": l1}

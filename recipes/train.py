@@ -1,0 +1,241 @@
+"""The training recipe: one loop for every method (PISR teacher/student, w/o-KD baselines, MSKD), in view.
+
+    fsr-edge train recipes/pisr_x8_student.yaml [key=value ...]
+    torchrun --nproc_per_node=2 -m fsr_edge.cli train recipes/pisr_x8_student.yaml
+
+What the config means and the Method API: ``fsr_edge.training`` (its module docstring). Copy this file to
+change the loop; the parts it composes live in ``fsr_edge.training``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from fsr_edge.errors import ConfigError
+from fsr_edge.training.checkpoint import (CheckpointManager, check_output_dir, load_training_state,
+                                          save_training_state)
+from fsr_edge.training.config import instantiate
+from fsr_edge.training.distributed import any_rank, barrier, init_distributed, shutdown
+from fsr_edge.training.logs import MetricsLog
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0, "max_minutes": None, "val_every": 500, "checkpoint_every": 250, "keep_checkpoints": 2,
+    "log_every": 10, "threads": None, "clip_grad_norm": None, "min_free_disk_mb": 200, "resume": True,
+    "device": "cpu", "stop_at_step": None, "scheduler": None, "aux_optimizer": None, "progress": True,
+}
+
+
+class _Objective(nn.Module):
+    """(model, method) as one module whose forward is the method's loss: what DDP wraps, so the method's own
+    trainable params (distillation heads, discriminators) are gradient-synchronised like the model's."""
+
+    def __init__(self, model: nn.Module, method: nn.Module):
+        super().__init__()
+        self.model, self.method = model, method
+
+    def forward(self, batch: dict[str, Any], aux: bool = False) -> dict[str, torch.Tensor]:
+        return self.method(self.model, batch, aux)
+
+
+def main(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns a summary (steps, best val PSNR, paths). Resumes from the last checkpoint."""
+    cfg = {**DEFAULTS, **cfg}
+    for key in ("output_dir", "max_steps", "model", "method", "data", "optimizer"):
+        if key not in cfg:
+            raise ConfigError(f"config has no {key!r}; see fsr_edge.training for the keys a recipe needs")
+    device = torch.device(cfg["device"])
+    dist_info = init_distributed(device)
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    out = Path(cfg["output_dir"])
+    if dist_info.is_main:
+        check_output_dir(out, min_free_mb=cfg["min_free_disk_mb"])
+    barrier(dist_info)
+
+    # 1. build: model (what ships), method (losses; may hold a frozen teacher and trainable heads)
+    torch.manual_seed(cfg["seed"])
+    model = instantiate(cfg["model"]).to(device)
+    method = instantiate(cfg["method"]).to(device)
+    method.prepare(model)
+    optimizers = {"main": instantiate(cfg["optimizer"], list(model.parameters()) + method.main_parameters())}
+    aux_params = [p for m in method.aux_modules().values() for p in m.parameters() if p.requires_grad]
+    if aux_params:
+        if cfg["aux_optimizer"] is None:
+            raise ConfigError(f"{cfg['method']['_component_']} trains aux modules: the config needs aux_optimizer")
+        optimizers["aux"] = instantiate(cfg["aux_optimizer"], aux_params)
+    schedulers = {}
+    if cfg["scheduler"] is not None:
+        schedulers["main"] = instantiate(cfg["scheduler"], optimizers["main"], total_steps=cfg["max_steps"])
+
+    # 2. data: every rank sees its own shard of one seeded permutation per epoch
+    data_cfg = cfg["data"]
+    train_set = instantiate(data_cfg["train"])
+    sampler = DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True,
+                                 seed=cfg["seed"], drop_last=True)
+    batch_size = int(data_cfg.get("batch_size", 16))
+    steps_per_epoch = len(sampler) // batch_size
+    if steps_per_epoch == 0:
+        raise ConfigError(f"data.batch_size {batch_size} is larger than a rank's share of the train set "
+                          f"({len(sampler)} items)")
+    val_set = instantiate(data_cfg.get("val")) if dist_info.is_main else None
+
+    # 3. resume: weights, optimizers, schedule, RNG, and where in the data order we were
+    ckpts = CheckpointManager(out / "checkpoints", keep=cfg["keep_checkpoints"])
+    step, best_psnr = 0, -math.inf
+    if cfg["resume"] and ckpts.latest() is not None:
+        meta = load_training_state(ckpts, model=model, method=method, optimizers=optimizers, schedulers=schedulers)
+        if meta["world_size"] != dist_info.world_size:
+            raise ConfigError(f"{ckpts.latest()}: saved with {meta['world_size']} processes, resumed with "
+                              f"{dist_info.world_size}; the data order would differ. Resume with the same count")
+        step, best_psnr = meta["step"], meta["best_val_psnr"]
+    else:
+        torch.manual_seed(cfg["seed"] * 1000 + dist_info.rank)  # per-rank training randomness (e.g. noise)
+    if dist_info.is_main:
+        _snapshot_config(cfg, out, step)
+    log = MetricsLog(out / "metrics.csv", resume_step=step) if dist_info.is_main else None
+
+    objective: nn.Module = _Objective(model, method)
+    if dist_info.enabled:
+        objective = nn.parallel.DistributedDataParallel(objective, find_unused_parameters=bool(aux_params))
+    model.train()
+    method.train()
+
+    # 4. the loop
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg["max_steps"], initial=step, disable=not (dist_info.is_main and cfg["progress"]),
+               desc=out.name, dynamic_ncols=True, mininterval=2.0)
+    started = time.monotonic()
+    window_t, window_imgs = time.monotonic(), 0
+    stop_early = False
+    while step < cfg["max_steps"] and not stop_early:
+        epoch, skip = divmod(step, steps_per_epoch)
+        sampler.set_epoch(epoch)
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        order = list(sampler)[skip * batch_size:]  # mid-epoch resume: skip the batches already seen
+        loader = DataLoader(train_set, batch_size=batch_size, sampler=order, drop_last=True,
+                            num_workers=int(data_cfg.get("num_workers", 0)),
+                            generator=torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch))
+        for batch in loader:
+            batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            losses = objective(batch)
+            optimizers["main"].zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            if cfg["clip_grad_norm"]:
+                nn.utils.clip_grad_norm_(optimizers["main"].param_groups[0]["params"], cfg["clip_grad_norm"])
+            optimizers["main"].step()
+            if "main" in schedulers:
+                schedulers["main"].step()
+            if "aux" in optimizers:  # e.g. MSKD's discriminators, after the generator step
+                aux_losses = objective(batch, aux=True)
+                optimizers["aux"].zero_grad(set_to_none=True)
+                aux_losses["loss"].backward()
+                optimizers["aux"].step()
+                losses.update({f"aux_{k}": v for k, v in aux_losses.items()})
+            step += 1
+            window_imgs += batch_size * dist_info.world_size
+            bar.update(1)
+
+            if dist_info.is_main and (step % cfg["log_every"] == 0 or step == cfg["max_steps"]):
+                now = time.monotonic()
+                img_per_s = window_imgs / max(now - window_t, 1e-9)
+                window_t, window_imgs = now, 0
+                row = {"step": step, "epoch": epoch, "lr": optimizers["main"].param_groups[0]["lr"],
+                       **{k: float(v.detach()) for k, v in losses.items()}, "img_per_s": img_per_s,
+                       "elapsed_s": now - started}
+                log.log(row)
+                bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{img_per_s:.1f}", refresh=False)
+
+            if val_set is not None and (step % cfg["val_every"] == 0 or step == cfg["max_steps"]):
+                psnr = validate(model, method, val_set, cfg, device)
+                model.train()
+                method.train()
+                improved = psnr > best_psnr
+                if improved:
+                    best_psnr = psnr
+                    _save_model(model, cfg, out / "best.safetensors", step=step, val_psnr=psnr)
+                log.log({"step": step, "epoch": epoch, "val_psnr": psnr, "best_val_psnr": best_psnr})
+                log.plot(out / "loss_curve.png", title=out.name)
+                bar.write(f"step {step}: val PSNR {psnr:.3f} dB (best {best_psnr:.3f})")
+                window_t, window_imgs = time.monotonic(), 0  # throughput counts training only
+            if step % cfg["val_every"] == 0 or step == cfg["max_steps"]:
+                barrier(dist_info)  # other ranks wait for rank 0's validation
+
+            timed_out = cfg["max_minutes"] is not None and time.monotonic() - started > 60 * cfg["max_minutes"]
+            stop_early = any_rank(timed_out, dist_info) or step == cfg["stop_at_step"]
+            if step % cfg["checkpoint_every"] == 0 or step == cfg["max_steps"] or stop_early:
+                if dist_info.is_main:
+                    save_training_state(ckpts, step, model=model, method=method, optimizers=optimizers,
+                                        schedulers=schedulers,
+                                        meta={"epoch": epoch, "best_val_psnr": best_psnr,
+                                              "world_size": dist_info.world_size})
+                barrier(dist_info)
+            if step >= cfg["max_steps"] or stop_early:
+                break
+    bar.close()
+
+    summary = {"steps": step, "best_val_psnr": best_psnr, "output_dir": str(out), "stopped_early": stop_early,
+               "wall_s": time.monotonic() - started, "rank": dist_info.rank}
+    if dist_info.is_main:
+        _save_model(model, cfg, out / "final.safetensors", step=step, val_psnr=None)
+        log.plot(out / "loss_curve.png", title=out.name)
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    shutdown(dist_info)
+    return summary
+
+
+@torch.no_grad()
+def validate(model: nn.Module, method: nn.Module, val_set, cfg: dict[str, Any], device: torch.device) -> float:
+    """Mean per-image PSNR (RGB, [0, 1]) of ``method.predict`` against ``hr_face`` over the val set."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    model.eval()
+    method.eval()
+    loader = DataLoader(val_set, batch_size=int(cfg["data"].get("val_batch_size", 8)), shuffle=False)
+    limit = cfg["data"].get("val_max_items")
+    scores: list[torch.Tensor] = []
+    for batch in loader:
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        sr_face = method.predict(model, batch).clamp(0, 1)
+        scores.append(peak_signal_noise_ratio(sr_face, batch["hr_face"], data_range=1.0, dim=(1, 2, 3),
+                                              reduction="none"))
+        if limit and sum(len(s) for s in scores) >= limit:
+            break
+    values = torch.cat(scores)[:limit] if limit else torch.cat(scores)
+    return float(values.mean())
+
+
+def _save_model(model: nn.Module, cfg: dict[str, Any], path: Path, *, step: int, val_psnr: float | None) -> None:
+    """Ship-ready weights with the builder's name in the metadata, so ``fsr_edge.models.load_model`` rebuilds it."""
+    from fsr_edge.models import list_models, save_model
+
+    node = cfg["model"]
+    arch = node["_component_"].rpartition(".")[2]
+    if arch not in list_models():
+        return  # not a registered builder: only the training checkpoint holds it
+    kwargs = {k: v for k, v in node.items() if k != "_component_" and not isinstance(v, dict)}
+    meta = {"fsr_edge.step": str(step), "fsr_edge.recipe": cfg.get("name", Path(cfg["output_dir"]).name)}
+    if val_psnr is not None:
+        meta["fsr_edge.val_psnr"] = f"{val_psnr:.4f}"
+    save_model(model, path, arch=arch, kwargs=kwargs, metadata=meta)
+
+
+def _snapshot_config(cfg: dict[str, Any], out: Path, step: int) -> None:
+    """``config.yaml`` next to the run; a resume with a different config keeps both, named by step."""
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    path = out / "config.yaml"
+    if path.exists() and path.read_text() != text:
+        path = out / f"config.resumed-at-{step:06d}.yaml"
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
