@@ -1,0 +1,17 @@
+"""Faces in photos: detection + 68 landmarks (dlib), FFHQ-style alignment, paste-back, identity embedding.
+
+Needs the ``fsr_edge[faces]`` extra (dlib-bin + face_recognition_models); dlib is imported on first use and
+its models load once per process. Images: (H, W, C) float32 in [0, 1] (uint8 also accepted for detection);
+coordinates are pixels with pixel centres on integers.
+
+    faces = detect_faces(photo)                                   # largest first
+    aligned = align_face(photo, faces[0].landmarks68, size=32)    # crop + photo->crop matrix
+    photo_x8 = paste_face(upscaled_photo, sr_face, aligned.matrix, scale=8)
+"""
+
+from .align import AlignedFace, align_face, face_mask, ffhq_matrix, paste_face
+from .detect import Detector, Face, detect_faces, landmarks68
+from .identity import identity_embedding, identity_similarity
+
+__all__ = ["AlignedFace", "Detector", "Face", "align_face", "detect_faces", "face_mask", "ffhq_matrix",
+           "identity_embedding", "identity_similarity", "landmarks68", "paste_face"]
