@@ -183,3 +183,10 @@ def test_bad_options_raise_config_errors(tmp_path):
         FaceDataset(tmp_path / "missing.csv")
     with pytest.raises(ImageError, match="smaller than hr_size 512"):
         FaceDataset(tmp_path, hr_size=512)
+
+
+def test_blind_config_from_a_yaml_dict(tmp_path):
+    _write_face(tmp_path / "a.png", size=256)
+    ds = FaceDataset(tmp_path, train=False, degradation="blind",
+                     blind_config={"jpeg_quality": [60, 60], "noise_sigma": [0.0, 0.0]})
+    assert ds.blind_config.jpeg_quality == (60, 60) and ds.degradation_params(0).jpeg_quality == 60

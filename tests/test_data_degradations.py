@@ -110,6 +110,21 @@ def test_kernels_sum_to_one_and_point_where_drawn():
     assert along > 2 * across
 
 
+def test_separable_isotropic_blur_matches_the_2d_kernel():
+    import torch.nn.functional as F
+
+    from fsr_edge.data.degradations import _blur
+
+    hr_face = _face_like(64)
+    cfg = BlindDegradation(motion_prob=0.0, anisotropic_prob=0.0, noise_prob=0.0, jpeg_prob=0.0)
+    params = sample_degradation(scale=4, mode="blind", seed=1, config=cfg)
+    assert params.kernel == "isotropic"
+    kern = blur_kernel(params)
+    pad = kern.shape[0] // 2
+    full = F.conv2d(F.pad(hr_face[None], (pad,) * 4, mode="reflect"), kern.expand(3, 1, *kern.shape), groups=3)[0]
+    torch.testing.assert_close(_blur(hr_face, params), full, atol=1e-5, rtol=0)
+
+
 def test_noise_std_matches_sigma():
     hr_face = torch.full((3, 256, 256), 0.5)  # flat grey: no clipping, the difference is the noise alone
     for sigma in (5 / 255, 15 / 255):

@@ -5,7 +5,8 @@ Tensor contract: RGB float32 in [0, 1]; ``hr_face`` (3, H, W), ``lr_face`` (3, H
 
 from .dataset import FLIP_68, FaceDataset, FaceRecord, find_faces
 from .degradations import (BlindDegradation, DegradationMode, DegradationParams, apply_degradation,
-                           bicubic_downsample, blur_kernel, degrade, sample_degradation)
+                           bicubic_downsample, blur_kernel, degrade, resize_bicubic,
+                           sample_degradation)
 
 __all__ = [
     "BlindDegradation",
@@ -19,5 +20,6 @@ __all__ = [
     "blur_kernel",
     "degrade",
     "find_faces",
+    "resize_bicubic",
     "sample_degradation",
 ]

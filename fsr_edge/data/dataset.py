@@ -24,13 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, ImageError
 from ..io import list_images, read_image
 from .degradations import (BlindDegradation, DegradationMode, DegradationParams, _check_mode, apply_degradation,
-                           bicubic_downsample, sample_degradation)
+                           bicubic_downsample, resize_bicubic, sample_degradation)
 
 # iBUG 300-W 68-point mirror: index i of the flipped face is point FLIP_68[i] of the original (jaw reversed,
 # brows/eyes swapped left<->right with their order mirrored, nose wings swapped, mouth mirrored).
@@ -107,12 +106,6 @@ def _load_landmarks(path: Path | None) -> np.ndarray:
     return pts
 
 
-def _resize(chw: torch.Tensor, size: int) -> torch.Tensor:
-    # Antialiased bicubic on float: Pillow-quality downsizing without a round trip through uint8.
-    return F.interpolate(chw[None], size=(size, size), mode="bicubic", antialias=True,
-                         align_corners=False)[0].clamp_(0.0, 1.0)
-
-
 class FaceDataset(Dataset):
     """Aligned faces as SR training/evaluation pairs.
 
@@ -135,7 +128,7 @@ class FaceDataset(Dataset):
 
     def __init__(self, root: str | os.PathLike, *, split: str | None = None, hr_size: int = 256, scale: int = 8,
                  degradation: DegradationMode | str = DegradationMode.MIX,
-                 blind_config: BlindDegradation | None = None, train: bool = True, seed: int = 0,
+                 blind_config: BlindDegradation | dict | None = None, train: bool = True, seed: int = 0,
                  p_blind: float = 0.5, crop: tuple[float, float] | None = (0.9, 1.0), hflip: bool = True,
                  preload: bool = True, skip_bad: bool = False, progress: bool = True):
         if hr_size % scale:
@@ -146,7 +139,9 @@ class FaceDataset(Dataset):
         self.split = split
         self.hr_size, self.scale = int(hr_size), int(scale)
         self.degradation = _check_mode(degradation)
-        self.blind_config = blind_config or BlindDegradation()
+        # A dict is accepted so YAML recipes can spell the ranges out under the dataset's _component_.
+        self.blind_config = (BlindDegradation.from_dict(blind_config) if isinstance(blind_config, dict)
+                             else blind_config or BlindDegradation())
         self.train, self.seed, self.p_blind = bool(train), int(seed), float(p_blind)
         self.crop = tuple(crop) if (crop is not None and train) else None
         self.hflip = bool(hflip) and self.train
@@ -200,7 +195,7 @@ class FaceDataset(Dataset):
         pts = _load_landmarks(rec.landmarks_path)
         size = self.cache_size
         face = torch.from_numpy(img.rgb).permute(2, 0, 1)
-        face = _resize(face, size) if w != size else face
+        face = resize_bicubic(face, size) if w != size else face
         face_u8 = (face.permute(1, 2, 0).numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
         pts = (pts + 0.5) * (size / w) - 0.5
         self._cache[index] = (face_u8, pts.astype(np.float32))
@@ -233,7 +228,7 @@ class FaceDataset(Dataset):
                 hr_face = hr_face[:, y0:y0 + side, x0:x0 + side]
                 pts = pts - np.array([x0, y0], dtype=np.float32)
                 if side != self.hr_size:
-                    hr_face = _resize(hr_face, self.hr_size)
+                    hr_face = resize_bicubic(hr_face, self.hr_size)
                     pts = (pts + 0.5) * (self.hr_size / side) - 0.5
             if self.hflip and u_flip < 0.5:
                 hr_face = hr_face.flip(-1)

@@ -220,14 +220,36 @@ def blur_kernel(params: DegradationParams) -> torch.Tensor | None:
     return (kern / kern.sum()).float()
 
 
+def resize_bicubic(face: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Antialiased bicubic resize of (3, H, W) or (B, 3, H, W) float faces to ``size`` (side or (h, w)),
+    clamped to [0, 1]: the one resize the data pipeline uses (HR from aligned faces, clean LR from HR)."""
+    squeeze = face.dim() == 3
+    x = face[None] if squeeze else face
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    out = F.interpolate(x.float(), size=size, mode="bicubic", antialias=True, align_corners=False).clamp_(0.0, 1.0)
+    return out[0] if squeeze else out
+
+
 def bicubic_downsample(hr_face: torch.Tensor, scale: int) -> torch.Tensor:
-    """Antialiased bicubic downsample by ``scale``: (..., 3, H, W) -> (..., 3, H/scale, W/scale), clamped to [0, 1]."""
-    squeeze = hr_face.dim() == 3
-    x = hr_face[None] if squeeze else hr_face
-    h, w = x.shape[-2:]
-    lr = F.interpolate(x, size=(h // scale, w // scale), mode="bicubic", antialias=True, align_corners=False)
-    lr = lr.clamp_(0.0, 1.0)
-    return lr[0] if squeeze else lr
+    """The clean LR: antialiased bicubic downsample by ``scale``, (..., 3, H, W) -> (..., 3, H/scale, W/scale)."""
+    h, w = hr_face.shape[-2:]
+    return resize_bicubic(hr_face, (h // scale, w // scale))
+
+
+def _blur(face: torch.Tensor, params: DegradationParams) -> torch.Tensor:
+    """(3, H, W) convolved with the drawn kernel, reflect-padded so the face border does not darken."""
+    kern = blur_kernel(params)
+    if kern is None:
+        return face
+    h, w = face.shape[-2:]
+    pad = kern.shape[-1] // 2
+    xp = F.pad(face[None], (pad, pad, pad, pad), mode="reflect" if pad < min(h, w) else "replicate")
+    if params.kernel == "isotropic":
+        # Separable: two 1-D passes cost 2k instead of k^2 multiply-adds per pixel.
+        g = kern.sum(dim=0)
+        xp = F.conv2d(xp, g.view(1, 1, 1, -1).expand(3, 1, 1, -1).contiguous(), groups=3)
+        return F.conv2d(xp, g.view(1, 1, -1, 1).expand(3, 1, -1, 1).contiguous(), groups=3)[0]
+    return F.conv2d(xp, kern.expand(3, 1, *kern.shape).contiguous(), groups=3)[0]
 
 
 def _jpeg(lr_face: torch.Tensor, quality: int) -> torch.Tensor:
@@ -255,12 +277,7 @@ def apply_degradation(hr_face: torch.Tensor | np.ndarray, params: DegradationPar
     if params.mode == "clean":
         lr = bicubic_downsample(x, scale)
     else:
-        kern = blur_kernel(params)
-        if kern is not None:
-            pad = kern.shape[-1] // 2
-            # Reflect padding keeps the face border from darkening; depthwise conv blurs each channel alike.
-            xp = F.pad(x[None], (pad, pad, pad, pad), mode="reflect" if pad < min(h, w) else "replicate")
-            x = F.conv2d(xp, kern.expand(3, 1, *kern.shape).contiguous(), groups=3)[0]
+        x = _blur(x, params)
         lr = bicubic_downsample(x, scale)
         if params.noise_sigma > 0:
             noise = np.random.default_rng(params.noise_seed).standard_normal(lr.shape, dtype=np.float32)
