@@ -1,0 +1,248 @@
+"""MSKD (adversarial multi-scale feature distillation from a dictionary teacher): the paper's student, the
+training methods for the teacher and the students, and the bundled MSKD models.
+
+Losses (brief section 1, eqs. 3-7), for a student S distilled from the frozen teacher T:
+
+    L_S  = 100 * MSE(I_SR, I_GT) + 20 * L_vgg + L_kd
+    L_kd = sum_i  E[(D_i(A_i(F_S_i)) - 1)^2] + E[(A_i(F_S_i) - F_T_i)^2]       (i over the distilled scales)
+    L_D  = sum_i  E[(D_i(F_T_i) - 1)^2] + E[D_i(A_i(F_S_i))^2]                 (teacher real, student fake)
+
+``F_*_i`` are the feature maps right after each SFT (teacher) / at the same stride (student), coarse to fine at
+1/8, 1/4, 1/2 of the output; ``A_i`` are 1x1 adapters from the student's channels to the teacher's (identity
+where they already match, e.g. the paper student), used in training only and never shipped. The ablations are
+the same method with ``kd_scales``: ``[]`` (w/o KD), one scale (SSKD), ``[0, 1, 2]`` (MSKD).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..losses import feature_l2_loss, lsgan_discriminator_loss, lsgan_generator_loss
+from ..training.methods import Method
+from ._registry import register_model, register_pretrained
+from .dfdnet import SFTUNet
+
+__all__ = ["FeatureDiscriminator", "ImageDiscriminator", "MSKDPaperStudent", "MSKDStudent", "TeacherTraining",
+           "mskd_paper_student_x8"]
+
+
+class MSKDPaperStudent(SFTUNet):
+    """The paper's student: the teacher's VGG19/SFT U-Net with RoIAlign, CAdaIN and confidence removed (the
+    SFT layers are conditioned on the encoder features directly). No landmarks, no dictionary."""
+
+
+@register_model
+def mskd_paper_student_x8(**kw) -> MSKDPaperStudent:
+    return MSKDPaperStudent(scale=8, **kw)
+
+
+def _sn_conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Module:
+    return nn.utils.parametrizations.spectral_norm(nn.Conv2d(cin, cout, k, stride, padding=k // 2))
+
+
+class FeatureDiscriminator(nn.Module):
+    """D_i on one scale's feature map: a small spectrally normalised PatchGAN (LSGAN outputs, one per patch)."""
+
+    def __init__(self, channels: int, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(_sn_conv(channels, hidden, 3), nn.LeakyReLU(0.2),
+                                 _sn_conv(hidden, hidden, 4, 2), nn.LeakyReLU(0.2),
+                                 _sn_conv(hidden, 1, 3))
+
+    def forward(self, feat: Tensor) -> Tensor:
+        return self.net(feat)
+
+
+class ImageDiscriminator(nn.Module):
+    """Multi-scale PatchGAN on the SR image (the teacher's adversarial term): one D per image scale."""
+
+    def __init__(self, scales: int = 2, hidden: int = 32):
+        super().__init__()
+        self.nets = nn.ModuleList(
+            nn.Sequential(_sn_conv(3, hidden, 4, 2), nn.LeakyReLU(0.2), _sn_conv(hidden, 2 * hidden, 4, 2),
+                          nn.LeakyReLU(0.2), _sn_conv(2 * hidden, 4 * hidden, 4, 2), nn.LeakyReLU(0.2),
+                          _sn_conv(4 * hidden, 1, 3))
+            for _ in range(scales))
+
+    def forward(self, face: Tensor) -> list[Tensor]:
+        outs = []
+        for i, net in enumerate(self.nets):
+            outs.append(net(face if i == 0 else F.avg_pool2d(face, 2 ** i)))
+        return outs
+
+
+def _perceptual() -> nn.Module:
+    from ..losses import VGGPerceptualLoss
+
+    return VGGPerceptualLoss()
+
+
+class _ReconstructionMixin:
+    """100 * MSE + 20 * L_vgg, the common part of eq. 3 (and of the teacher's objective)."""
+
+    lambda_mse: float
+    lambda_vgg: float
+    vgg_loss: nn.Module
+
+    def _recon(self, sr_face: Tensor, hr_face: Tensor) -> dict[str, Tensor]:
+        mse = F.mse_loss(sr_face, hr_face)
+        vgg = self.vgg_loss(sr_face, hr_face) if self.lambda_vgg else sr_face.new_zeros(())
+        return {"mse": mse, "vgg": vgg, "recon": self.lambda_mse * mse + self.lambda_vgg * vgg}
+
+
+class TeacherTraining(_ReconstructionMixin, Method):
+    """Train the DFDNet teacher: ``100 * MSE + 20 * L_vgg + lambda_adv * LSGAN_G`` on a multi-scale image D.
+
+    Training uses the HR landmarks (``batch["landmarks68"]``, privileged and exact); validation uses the
+    teacher's landmark fallback without detection (``predict``), close to inference on aligned inputs.
+    """
+
+    frozen_modules = ("vgg_loss",)
+
+    def __init__(self, *, lambda_mse: float = 100.0, lambda_vgg: float = 20.0, lambda_adv: float = 1.0,
+                 image_scales: int = 2):
+        super().__init__()
+        self.lambda_mse, self.lambda_vgg, self.lambda_adv = lambda_mse, lambda_vgg, lambda_adv
+        self.vgg_loss = _perceptual().requires_grad_(False).eval()
+        self.disc = ImageDiscriminator(image_scales) if lambda_adv else None
+        self._fake: Tensor | None = None
+
+    def prepare(self, model: nn.Module) -> None:
+        model.detect_landmarks = False   # validation: template landmarks, no dlib in the loop
+
+    def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        sr_face, _ = model.forward_features(batch["lr_face"], _landmarks(batch))
+        out = self._recon(sr_face, batch["hr_face"])
+        loss = out["recon"]
+        if self.disc is not None:
+            adv = sum(lsgan_generator_loss(p) for p in self.disc(sr_face))
+            out["adv"] = adv
+            loss = loss + self.lambda_adv * adv
+            self._fake = sr_face.detach()
+        out["loss"] = loss
+        return out
+
+    def aux_modules(self) -> dict[str, nn.Module]:
+        return {"disc": self.disc} if self.disc is not None else {}
+
+    def aux_losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        loss_d = sum(lsgan_discriminator_loss(real, fake)
+                     for real, fake in zip(self.disc(batch["hr_face"]), self.disc(self._fake)))
+        return {"loss": loss_d}
+
+
+def _landmarks(batch: dict[str, Any]) -> Tensor | None:
+    lm = batch.get("landmarks68")
+    if lm is None or torch.isnan(lm).any():
+        return None
+    return lm
+
+
+class MSKDStudent(_ReconstructionMixin, Method):
+    """Distil a frozen DFDNet teacher into a student (eqs. 3-7). ``kd_scales``: indices into the feature lists
+    (0 = 1/8, 1 = 1/4, 2 = 1/2 of the output); ``[]`` trains the w/o-KD baseline with the same data and seed.
+
+    ``teacher``: a bundled name or a ``.safetensors`` saved by the teacher's training; ``teacher_dictionary``
+    the dictionary file(s) it was trained with (the weights file does not hold the atoms). The teacher gets the
+    HR landmarks in training (its best features: training-time privileged information, as the brief allows).
+    """
+
+    frozen_modules = ("teacher", "vgg_loss")
+
+    def __init__(self, *, teacher: str, teacher_dictionary: str | Sequence[str] | None = None,
+                 kd_scales: Sequence[int] = (0, 1, 2), lambda_mse: float = 100.0, lambda_vgg: float = 20.0,
+                 lambda_kd: float = 1.0, lambda_adv: float = 1.0, lambda_feat: float = 1.0,
+                 student_channels: Sequence[int] | None = None, teacher_channels: Sequence[int] = (128, 64, 32)):
+        super().__init__()
+        self.lambda_mse, self.lambda_vgg = lambda_mse, lambda_vgg
+        self.lambda_kd, self.lambda_adv, self.lambda_feat = lambda_kd, lambda_adv, lambda_feat
+        self.kd_scales = tuple(kd_scales)
+        self.teacher = _load_teacher(teacher, teacher_dictionary)
+        self.teacher.requires_grad_(False).eval()   # offline KD: the teacher must not drift
+        self.teacher.detect_landmarks = False       # batches without landmarks use its template, no dlib here
+        self.vgg_loss = _perceptual().requires_grad_(False).eval()
+        self.teacher_channels = tuple(self.teacher.feature_channels)
+        # adapters/discriminators are built in prepare() once the student's channels are known
+        self.student_channels = tuple(student_channels) if student_channels else None
+        self.adapters = nn.ModuleDict()
+        self.discs = nn.ModuleDict()
+        if self.student_channels:
+            self._build_heads(self.student_channels)
+        self._stash: dict[int, tuple[Tensor, Tensor]] = {}
+
+    def _build_heads(self, student_channels: Sequence[int]) -> None:
+        for i in self.kd_scales:
+            cs, ct = student_channels[i], self.teacher_channels[i]
+            self.adapters[str(i)] = nn.Identity() if cs == ct else nn.Conv2d(cs, ct, 1)
+            self.discs[str(i)] = FeatureDiscriminator(ct)
+
+    def prepare(self, model: nn.Module) -> None:
+        if self.student_channels is None:
+            self.student_channels = tuple(model.feature_channels)
+            self._build_heads(self.student_channels)
+            self.to(next(model.parameters()).device)
+        if tuple(model.feature_strides) != tuple(self.teacher.feature_strides):
+            raise ValueError(f"student feature strides {model.feature_strides} do not match the teacher's "
+                             f"{self.teacher.feature_strides}")
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()      # stays in eval whatever the loop does
+        self.vgg_loss.eval()
+        return self
+
+    def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        sr_face, student_feats = model.forward_features(batch["lr_face"])
+        out = self._recon(sr_face, batch["hr_face"])
+        loss = out["recon"]
+        if self.kd_scales:
+            with torch.no_grad():
+                _, teacher_feats = self.teacher.forward_features(batch["lr_face"], _landmarks(batch))
+            adv = feat = sr_face.new_zeros(())
+            for i in self.kd_scales:
+                fs = self.adapters[str(i)](student_feats[i])
+                ft = teacher_feats[i]
+                adv = adv + lsgan_generator_loss(self.discs[str(i)](fs))
+                feat = feat + feature_l2_loss(fs, ft)
+                self._stash[i] = (fs.detach(), ft)
+            kd = self.lambda_adv * adv + self.lambda_feat * feat
+            out.update({"kd": kd, "kd_adv": adv, "kd_feat": feat})
+            loss = loss + self.lambda_kd * kd
+        out["loss"] = loss
+        return out
+
+    def aux_modules(self) -> dict[str, nn.Module]:
+        return {"discs": self.discs} if self.kd_scales else {}
+
+    def aux_losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        loss_d = sum(lsgan_discriminator_loss(self.discs[str(i)](ft), self.discs[str(i)](fs))
+                     for i, (fs, ft) in self._stash.items())
+        return {"loss": loss_d}
+
+
+def _load_teacher(teacher: str, dictionary: str | Sequence[str] | None) -> nn.Module:
+    from ._registry import _load_into, create_model, pretrained_spec, read_metadata, WEIGHTS_DIR
+    import json
+    from pathlib import Path
+
+    from ..errors import WeightsError
+
+    if dictionary is None:
+        from ._registry import load_model
+
+        return load_model(teacher)   # a bundled name carries its dictionary in its spec
+    path = Path(teacher)
+    if not path.exists():
+        spec = pretrained_spec(teacher)
+        path = WEIGHTS_DIR / spec.weights
+    meta = read_metadata(path)
+    if meta.get("fsr_edge.arch") != "dfdnet_teacher_x8":
+        raise WeightsError(f"{path}: not a DFDNet teacher (arch {meta.get('fsr_edge.arch')!r})")
+    kwargs = {**json.loads(meta.get("fsr_edge.kwargs", "{}")), "dictionary": dictionary}
+    model = create_model("dfdnet_teacher_x8", **kwargs)
+    _load_into(model, path, strict=True)
+    return model.eval()

@@ -1,0 +1,108 @@
+"""DFDNet teacher, MSKD paper student and the MSKD training method (shapes, contracts, real losses)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fsr_edge.dictionary import COMPONENTS, DEFAULT_LAYERS, ComponentDictionary, patch_size
+from fsr_edge.models import create_model, load_model, save_model
+from fsr_edge.models.dfdnet import DFTBlock, cadain
+
+
+def _tiny_dictionary(path, atoms=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ch = {"relu2_2": 128, "relu3_4": 256, "relu4_4": 512}
+    dic = ComponentDictionary({f"{c}.{l}": torch.rand(atoms, ch[l], patch_size(c, l), patch_size(c, l), generator=g)
+                               for c in COMPONENTS for l in DEFAULT_LAYERS},
+                              info={"mean_landmarks256": str([[60.0 + i, 100.0 + (i % 10) * 5] for i in range(68)])})
+    return dic.save(path)
+
+
+def test_cadain_gives_atoms_the_part_statistics():
+    atoms, part = torch.randn(3, 4, 5, 5) * 3 + 1, torch.randn(2, 4, 5, 5) * 0.5 - 2
+    adapted = cadain(atoms, part)
+    assert adapted.shape == (2, 3, 4, 5, 5)
+    torch.testing.assert_close(adapted.mean((3, 4)), part.mean((2, 3))[:, None].expand(2, 3, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(adapted.std((3, 4), unbiased=False),
+                               part.std((2, 3), unbiased=False)[:, None].expand(2, 3, 4), atol=1e-4, rtol=1e-4)
+
+
+def test_dft_block_picks_the_matching_atom_and_pastes_it():
+    torch.manual_seed(0)
+    block = DFTBlock(4, "relu3_4")
+    feat = torch.randn(2, 4, 16, 16)
+    boxes = {c: torch.tensor([[2.0, 2.0, 8.0, 8.0], [6.0, 6.0, 12.0, 12.0]]) for c in COMPONENTS}
+    part0 = feat[0, :, 2:8, 2:8]
+    # atom 1 is the first image's part with another mean/std: CAdaIN undoes that, so it must win there
+    atoms = {c: torch.stack([torch.randn(4, 6, 6), part0 * 3 + 5, torch.randn(4, 6, 6)]) for c in COMPONENTS}
+    for conf in block.confidence.values():       # full confidence: paste the chosen atom as it is
+        torch.nn.init.constant_(conf[-2].bias, 50.0)
+    out, idx = block(feat, boxes, atoms)
+    assert idx.shape == (2, 4) and (idx[0] == 1).all()
+    torch.testing.assert_close(out[0, :, 3:7, 3:7], part0[:, 1:5, 1:5], atol=1e-4, rtol=1e-4)
+    outside = torch.ones(16, 16, dtype=torch.bool)
+    outside[2:8, 2:8] = False
+    torch.testing.assert_close(out[0][:, outside], feat[0][:, outside])
+
+
+def test_teacher_contract_weights_exclude_encoder_and_atoms(tmp_path):
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False).eval()
+    assert teacher.num_atoms == 2 and teacher.template_landmarks[0, 0] == 60.0
+    lr_face = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        sr_face, feats = teacher.forward_features(lr_face)
+    assert sr_face.shape == (1, 3, 64, 64) and teacher(lr_face).shape == sr_face.shape
+    assert [f.shape[1] for f in feats] == list(teacher.feature_channels)
+    assert [64 // f.shape[-1] for f in feats] == list(teacher.feature_strides) == [8, 4, 2]
+    keys = teacher.state_dict().keys()
+    assert not [k for k in keys if k.startswith("encoder.") or k.startswith("atoms_")]
+    # to_rgb starts at zero: the untrained teacher is exactly its bicubic upsample
+    torch.testing.assert_close(sr_face, teacher.upsample_input(lr_face))
+    torch.nn.init.normal_(teacher.to_rgb.weight, std=0.01)
+    path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8",
+                      kwargs={"dictionary": str(dic), "detect_landmarks": False})
+    assert path.stat().st_size < 8 * 2**20
+    again = load_model(path)
+    with torch.no_grad():
+        torch.testing.assert_close(again(lr_face), teacher(lr_face))
+
+
+def test_paper_student_has_no_dictionary_and_same_feature_layout():
+    student = create_model("mskd_paper_student_x8").eval()
+    teacher = create_model("dfdnet_teacher_x8", num_atoms=1, detect_landmarks=False)
+    assert not hasattr(student, "dft") and not [k for k in student.state_dict() if "atoms" in k]
+    assert student.feature_channels == teacher.feature_channels
+    with torch.no_grad():
+        sr_face, feats = student.forward_features(torch.rand(1, 3, 8, 8))
+    assert sr_face.shape == (1, 3, 64, 64) and len(feats) == 3
+
+
+@pytest.mark.parametrize("kd_scales", [(0, 1, 2), ()])
+def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales):
+    from fsr_edge.models.mskd import MSKDStudent
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
+    torch.nn.init.normal_(teacher.to_rgb.weight, std=0.01)
+    t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8", kwargs={})
+    torch.manual_seed(0)
+    student = create_model("edge_sr_x8")
+    method = MSKDStudent(teacher=str(t_path), teacher_dictionary=str(dic), kd_scales=kd_scales)
+    method.prepare(student)
+    batch = {"lr_face": torch.rand(2, 3, 8, 8), "hr_face": torch.rand(2, 3, 64, 64)}
+    losses = method.losses(student, batch)
+    assert torch.isfinite(losses["loss"]) and losses["loss"] > 0
+    losses["loss"].backward()
+    assert all(p.grad is None for p in method.teacher.parameters())
+    assert student.head.weight.grad is not None
+    if kd_scales:
+        assert set(losses) >= {"mse", "vgg", "kd", "kd_adv", "kd_feat"}
+        assert method.adapters["0"].weight.grad is not None     # 1x1 adapter: 32 -> 128 channels
+        aux = method.aux_losses(student, batch)
+        aux["loss"].backward()
+        assert torch.isfinite(aux["loss"]) and method.discs["2"].net[0].parametrizations.weight.original.grad is not None
+        assert set(method.aux_modules()) == {"discs"}
+    else:
+        assert "kd" not in losses and method.aux_modules() == {}
