@@ -49,6 +49,9 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)  # animated GIF/WebP: the first frame is the picture
                 img.load()
+                if img.format == "PNG" and _png_bit_depth(path) == 16:
+                    # Pillow decodes 16-bit colour PNG to 8 bits; pypng keeps all 16.
+                    return _read_png16(path, _orientation(img))
                 img = ImageOps.exif_transpose(img)
                 return _to_rgb(path, img)
     except ImageError:
@@ -59,6 +62,46 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise ImageError(f"{path}: not an image file that Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: cannot decode image ({err}); the file may be truncated or corrupt") from None
+
+
+def _png_bit_depth(path: Path) -> int:
+    # IHDR is always the first chunk: 8-byte signature, length, b"IHDR", width, height, then the bit depth.
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) >= 26 and head[12:16] == b"IHDR" else 8
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a malformed EXIF block must not make a readable picture unreadable
+        return 1
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation 1-8 to an (H, W, ...) array, as ImageOps.exif_transpose does to an image."""
+    if orientation in (2, 4, 5, 7):
+        arr = arr[:, ::-1]                        # mirror left-right first ...
+    turns = {3: 2, 4: 2, 5: 1, 6: 3, 7: 3, 8: 1}.get(orientation, 0)
+    arr = np.rot90(arr, k=turns)                  # ... then rotate counter-clockwise by 90 * turns degrees
+    return np.ascontiguousarray(arr)
+
+
+def _read_png16(path: Path, orientation: int) -> LoadedImage:
+    import png  # pypng
+
+    try:
+        width, height, rows, info = png.Reader(filename=str(path)).asDirect()  # palette/tRNS expanded
+        planes = info["planes"]
+        arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+    except png.Error as err:
+        raise ImageError(f"{path}: cannot decode 16-bit PNG ({err}); the file may be truncated or corrupt") from None
+    top = float(2 ** info["bitdepth"] - 1)
+    arr = _orient(arr.astype(np.float32) / top, orientation)
+    alpha = np.ascontiguousarray(arr[..., -1]) if info["alpha"] else None
+    colour = arr[..., : planes - 1 if info["alpha"] else planes]
+    rgb = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
+    return LoadedImage(path, np.ascontiguousarray(rgb, dtype=np.float32), alpha, 16)
 
 
 def _to_rgb(path: Path, img: Image.Image) -> LoadedImage:

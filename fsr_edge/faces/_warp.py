@@ -12,8 +12,9 @@ import math
 import numpy as np
 from PIL import Image
 
-# Supersampling factor for downscaling warps, as in the FFHQ alignment script (4096 px warp, then 1024 px).
-_SUPERSAMPLE = 4
+# Supersampling factor for downscaling warps. The FFHQ script uses 4 (4096 px warp, then 1024 px); on the raw
+# test photos 2 gives crops within 50-61 dB PSNR of 8x supersampling at 5x less time than 4, so 2 it is.
+_SUPERSAMPLE = 2
 
 
 def as_3x3(matrix: np.ndarray) -> np.ndarray:
@@ -44,7 +45,7 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) ->
     """Warp ``image`` (H, W, C) float32 by ``matrix`` (source -> destination) into a (h, w, C) image, ``size=(w, h)``.
 
     Downscaling warps are antialiased the way the FFHQ alignment script does it: an integer pre-shrink with a
-    Lanczos filter, a bilinear warp at 4x the output size, then a Lanczos resize to the output. Upscaling
+    Lanczos filter, a bilinear warp at a supersampled size, then a Lanczos resize to the output. Upscaling
     warps sample directly with a bicubic filter. Outside the source, the image is mirrored (reflect padding),
     so crops reaching past the photo's border do not get black corners.
     """

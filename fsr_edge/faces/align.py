@@ -76,15 +76,18 @@ def face_mask(size: int, *, erode: float = 0.02, feather: float = 0.1) -> np.nda
 
 
 def paste_face(photo: np.ndarray, restored_crop: np.ndarray, matrix: np.ndarray, *, scale: float = 1,
-               crop_size: int | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+               crop_size: int | None = None, mask: np.ndarray | None = None, inplace: bool = False) -> np.ndarray:
     """Blend ``restored_crop`` back into ``photo`` through the inverse of the alignment ``matrix``.
 
     ``matrix`` is ``AlignedFace.matrix``: original photo -> aligned crop of ``crop_size`` pixels.
     ``photo`` is that original photo resized by ``scale`` (e.g. the bicubic upscale by the model's scale);
     ``restored_crop`` is the aligned crop after restoration, of any size (default ``crop_size``: its own
-    side / ``scale``, i.e. the model upscaled the crop by the same factor as the photo). Returns a new
-    (H, W, C) array; only the face's neighbourhood is computed and changed, the rest is copied as is.
+    side / ``scale``, i.e. the model upscaled the crop by the same factor as the photo). ``mask``: blend
+    weights in restored-crop pixels (default ``face_mask``). Returns a new (H, W, C) array (``inplace=True``:
+    ``photo`` itself, which must then be float32); only the face's neighbourhood is computed and changed.
     """
+    if inplace and (not isinstance(photo, np.ndarray) or photo.dtype != np.float32):
+        raise TypeError("paste_face(inplace=True) needs a float32 numpy photo")
     photo = np.asarray(photo, dtype=np.float32)
     restored = np.asarray(restored_crop, dtype=np.float32)
     side = restored.shape[0]
@@ -100,7 +103,7 @@ def paste_face(photo: np.ndarray, restored_crop: np.ndarray, matrix: np.ndarray,
     h, w = photo.shape[:2]
     x0, y0 = (max(0, int(math.floor(v))) for v in corners.min(0))
     x1, y1 = min(w, int(math.ceil(corners[:, 0].max())) + 1), min(h, int(math.ceil(corners[:, 1].max())) + 1)
-    out = photo.copy()
+    out = photo if inplace else photo.copy()
     if x0 >= x1 or y0 >= y1:
         return out  # the crop lies entirely outside the photo
     soft = face_mask(side) if mask is None else np.asarray(mask, dtype=np.float32)

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ImageError
+from ..io import to_uint
 from . import _dlib
 
 
@@ -34,9 +35,7 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     arr = np.asarray(rgb)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageError(f"expected an (H, W, 3) RGB image, got shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        arr = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr if arr.dtype == np.uint8 else to_uint(arr, 8))
 
 
 def detect_faces(rgb: np.ndarray, *, upsample: int = 1, max_side: int = 800,

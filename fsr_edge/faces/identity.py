@@ -3,7 +3,10 @@
 For judging whether super-resolution kept who the person is: embed the HR face and the SR face with the SAME
 landmarks (the HR face's, scaled to each image's size) so both go through an identical 150x150 chip
 alignment and only the pixels differ. dlib's model was trained so that two photos of one person have
-Euclidean distance < 0.6 (cosine similarity roughly > 0.9 for these normalised-ish vectors).
+Euclidean distance < 0.6 (``identity_distance``). Measured on the 8 raw test photos against the same
+people's neutral aligned512 crops: same person cosine 0.98-0.99 / distance 0.18-0.31, different people
+cosine 0.73-0.92 / distance 0.62-1.08; cosine similarity is compressed near 1, the distance is the
+calibrated scale.
 """
 
 from __future__ import annotations
@@ -52,3 +55,12 @@ def identity_similarity(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"embeddings differ in shape: {a.shape} vs {b.shape}")
     denom = np.linalg.norm(a) * np.linalg.norm(b)
     return float(a @ b / denom) if denom > 0 else 0.0
+
+
+def identity_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Euclidean distance of two dlib embeddings; dlib's own same-person threshold is 0.6."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"embeddings differ in shape: {a.shape} vs {b.shape}")
+    return float(np.linalg.norm(a - b))
