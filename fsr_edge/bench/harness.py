@@ -1,0 +1,415 @@
+"""``bench_dist``: latency, memory, compute efficiency and quality of every artifact in a DIST, against the teacher.
+
+Each measured row runs in its own process (``_worker.py``), so one runtime's memory never shows up in another's
+numbers. Rows:
+- every artifact of ``DIST/manifest.json`` whose runtime exists here (its sha256 checked first: a mismatch is a
+  failed row, never loaded);
+- the reference student in PyTorch eager, the teacher (``--teacher``; the way the paper counts it: whatever its
+  forward runs, landmark step and dictionary included) and bicubic, the two ends of the quality-speed chart;
+- on a machine with CUDA, the same models on the GPU; TensorRT engines where TensorRT exists.
+Runtimes that cannot run here are rows marked "not measured: <reason>", never numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError, FsrEdgeError
+
+WORKER = Path(__file__).with_name("_worker.py")
+DEFAULT_TEACHER = "mskd-teacher-x8"
+
+# manifest target -> runtime the harness measures it with
+TARGET_RUNTIME = {"pytorch": "pytorch", "onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch",
+                  "coreml": "coreml", "tensorrt": "tensorrt"}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    threads: int | None = None          # None: every usable core
+    iterations: int | None = None       # fixed count; None: adaptive until the median is stable or time_cap_s
+    time_cap_s: float = 8.0
+    warmup_s: float = 0.5
+    rel_ci: float = 0.01                # stop when the median's 95% CI is within +-1%
+    min_iterations: int = 50
+    crosscheck_s: float = 10.0          # benchmark_app -t
+    eval_limit: int | None = None       # cap on the number of quality images
+    photo_pipeline: bool = True         # time detect+align+upscale+paste-back on 1080p photos
+    baselines: bool = True              # rows for the student in PyTorch eager and for bicubic
+    worker_timeout_s: float = 600.0
+
+
+@dataclass
+class _Job:
+    row: dict
+    spec: dict | None = None            # None: not measured (row carries the reason)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_manifest(dist: str | Path) -> dict:
+    path = Path(dist) / "manifest.json"
+    if not path.exists():
+        raise FsrEdgeError(f"{path}: no manifest; DIST must be a folder written by `fsr-edge export -o DIST`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise FsrEdgeError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); re-run fsr-edge export") from None
+    if not isinstance(manifest.get("artifacts"), list) or not isinstance(manifest.get("model"), dict):
+        raise FsrEdgeError(f"{path}: missing 'model' or 'artifacts'; not an fsr_edge export manifest")
+    return manifest
+
+
+def runtime_unavailable(runtime: str, *, device: str = "cpu") -> str | None:
+    """Why ``runtime`` cannot run on this machine, or None when it can."""
+    import torch
+
+    module = {"pytorch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino",
+              "executorch": "executorch", "tensorrt": "tensorrt", "coreml": "coremltools"}[runtime]
+    if runtime == "tensorrt":
+        if not torch.cuda.is_available():
+            return "TensorRT needs an NVIDIA GPU with CUDA; this machine has none"
+        if importlib.util.find_spec("tensorrt") is None:
+            return "the tensorrt package is not installed (pip install fsr_edge[tensorrt] on a CUDA machine)"
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
+        return "no CUDA device on this machine"
+    if runtime == "coreml" and sys.platform != "darwin":
+        return "Core ML prediction needs macOS (the export step checked the spec on Linux)"
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install fsr_edge[{runtime.replace('runtime', '')}])"
+    return None
+
+
+def _io_shape(artifact: dict, model: dict) -> list[int]:
+    shape = ((artifact.get("io") or {}).get("input") or {}).get("shape")
+    if shape and all(isinstance(s, int) for s in shape):
+        return list(shape)
+    lr = model.get("lr_size") or 32
+    return [1, 3, lr, lr]
+
+
+def _model_row(role: str, name: str, label: str, *, device: str = "cpu", precision: str = "fp32") -> dict:
+    return {"id": f"{role}-{label}-{device}-{precision}".replace("_", "-"), "role": role, "model": name,
+            "target": "pytorch", "runtime": "pytorch", "precision": precision, "device": device}
+
+
+def _model_facts(name: str, lr_size: int) -> dict:
+    """Params, MACs and on-disk size of a bundled model or .safetensors file (teacher, bicubic, reference)."""
+    from ..models import list_models, load_model, pretrained_spec
+    from ..models._registry import WEIGHTS_DIR
+    from ..profile import count_macs, count_params
+
+    model = load_model(name)
+    facts = {"params": count_params(model), "scale": model.scale, "lr_size": getattr(model, "lr_size", lr_size)}
+    try:
+        facts["macs"] = count_macs(model, (1, 3, lr_size, lr_size))
+    except Exception as err:  # a forward that leaves torch (e.g. a landmark detector) cannot be counted whole
+        facts["macs"] = None
+        facts["macs_note"] = f"not counted: {type(err).__name__}"
+    files = []
+    if name in list_models(pretrained=True):
+        spec = pretrained_spec(name)
+        files = [WEIGHTS_DIR / spec.weights] if spec.weights else []
+        files += [WEIGHTS_DIR / f for f in getattr(model, "extra_files", ())]  # e.g. a teacher's dictionary
+    elif Path(name).exists():
+        files = [Path(name)]
+    facts["size_bytes"] = sum(p.stat().st_size for p in files if p.exists())
+    facts["files"] = [p.name for p in files]
+    return facts
+
+
+def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions, threads: int) -> list[_Job]:
+    import torch
+
+    model = manifest["model"]
+    lr = int(model.get("lr_size") or 32)
+    scale = int(model.get("scale") or 8)
+    base_spec = {"threads": threads, "iterations": opts.iterations, "time_cap_s": opts.time_cap_s,
+                 "warmup_s": opts.warmup_s, "rel_ci": opts.rel_ci, "min_iterations": opts.min_iterations,
+                 "input_shape": [1, 3, lr, lr]}
+    jobs: list[_Job] = []
+    cuda = torch.cuda.is_available()
+    student_facts: dict = {}
+    if model.get("name") and not (model.get("params") and model.get("macs")):
+        try:
+            student_facts = _model_facts(model["name"], lr)
+        except FsrEdgeError:
+            pass
+
+    for art in manifest["artifacts"]:
+        target = art.get("target", "?")
+        runtime = TARGET_RUNTIME.get(target, art.get("runtime", target))
+        row = {"id": art.get("id") or f"{target}-{art.get('precision')}", "role": "student", "model": model.get("name"),
+               "target": target, "runtime": runtime, "precision": art.get("precision"), "device": art.get("device", "cpu"),
+               "file": art.get("file"), "size_bytes": art.get("size_bytes"), "params": art.get("params") or model.get("params") or student_facts.get("params"),
+               "macs": art.get("macs") or model.get("macs") or student_facts.get("macs"),
+               "verification": (art.get("verification") or {}).get("status"),
+               "verification_reason": (art.get("verification") or {}).get("reason")}
+        if runtime == "tensorrt" or target == "tensorrt":
+            row["device"] = "cuda"
+        if not art.get("file"):
+            jobs.append(_Job({**row, "status": "not measured",
+                              "reason": (art.get("verification") or {}).get("reason") or "no artifact file (export skipped)"}))
+            continue
+        path = dist / art["file"]
+        why = runtime_unavailable(runtime, device=row["device"]) if runtime in TARGET_RUNTIME.values() else f"unknown runtime {runtime!r}"
+        if why:
+            jobs.append(_Job({**row, "status": "not measured", "reason": why}))
+            continue
+        if not path.exists():
+            jobs.append(_Job({**row, "status": "failed", "reason": f"{art['file']} is missing from {dist}"}))
+            continue
+        actual = sha256_file(path) if path.is_file() else _sha256_tree(path)
+        row["sha256_ok"] = actual == art.get("sha256")
+        if not row["sha256_ok"]:
+            jobs.append(_Job({**row, "status": "failed",
+                              "reason": f"sha256 mismatch: manifest {str(art.get('sha256'))[:12]}..., file {actual[:12]}...; "
+                                        "not loaded (re-export or re-download the artifact)"}))
+            continue
+        spec = {**base_spec, "runtime": runtime, "path": str(_runnable_file(path, runtime)), "precision": art.get("precision"),
+                "device": row["device"], "input_shape": _io_shape(art, model)}
+        golden = art.get("golden") or {}
+        if golden.get("input") and golden.get("output") and (dist / golden["input"]).exists():
+            spec["golden_input"], spec["golden_output"] = str(dist / golden["input"]), str(dist / golden["output"])
+        jobs.append(_Job(row, spec))
+
+    def model_job(role: str, name: str, label: str, device: str = "cpu", precision: str = "fp32") -> _Job:
+        row = _model_row(role, name, label, device=device, precision=precision)
+        try:
+            row.update(_model_facts(name, lr))
+        except FsrEdgeError as err:
+            return _Job({**row, "status": "not measured", "reason": str(err)})
+        return _Job(row, {**base_spec, "runtime": "pytorch", "model": name, "device": device, "precision": precision})
+
+    devices = [("cpu", "fp32")] + ([("cuda", "fp32"), ("cuda", "fp16")] if cuda else [])
+    student_name = model.get("name")
+    has_eager = any(a.get("target") == "pytorch" for a in manifest["artifacts"])
+    if opts.baselines and student_name and not has_eager:
+        for device, precision in devices:
+            jobs.append(model_job("student", student_name, "eager", device, precision))
+    if teacher:
+        for device, precision in devices[:2]:
+            jobs.append(model_job("teacher", teacher, "eager", device, precision))
+    else:
+        jobs.append(_Job({**_model_row("teacher", "-", "eager"), "status": "not measured",
+                          "reason": "teacher: not available in this build"}))
+    from ..models import list_models
+
+    bicubic = f"bicubic-x{scale}"
+    if opts.baselines and bicubic in list_models(pretrained=True):
+        jobs.append(model_job("baseline", bicubic, "eager"))
+    return jobs
+
+
+def _runnable_file(path: Path, runtime: str) -> Path:
+    """The file a runtime opens: an OpenVINO artifact may be recorded as its folder or .bin; load the .xml."""
+    if runtime == "openvino" and path.suffix != ".xml":
+        xml = path.with_suffix(".xml") if path.is_file() else next(path.glob("*.xml"), path)
+        return xml
+    return path
+
+
+def _sha256_tree(folder: Path) -> str:
+    """sha256 over a folder artifact (e.g. a Core ML .mlpackage): sorted relative paths and file bytes."""
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        h.update(str(p.relative_to(folder)).encode())
+        h.update(sha256_file(p).encode())
+    return h.hexdigest()
+
+
+def run_worker(spec: dict, *, workdir: Path, name: str, threads: int, timeout_s: float = 600.0) -> dict:
+    """One measurement in a fresh process; the worker's own exceptions come back as a failed result."""
+    spec_path, result_path, log_path = workdir / f"{name}.spec.json", workdir / f"{name}.result.json", workdir / f"{name}.log"
+    spec_path.write_text(json.dumps(spec))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "OPENBLAS_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(log_path, "w") as log:
+        try:
+            proc = subprocess.run([sys.executable, str(WORKER), str(spec_path), str(result_path)], stdout=log,
+                                  stderr=subprocess.STDOUT, env=env, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"status": "failed", "reason": f"timed out after {timeout_s:.0f} s (log: {log_path})"}
+    if not result_path.exists():
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        return {"status": "failed", "reason": f"worker exited {proc.returncode} without a result: {tail[0][:200]}"}
+    return json.loads(result_path.read_text())
+
+
+def _efficiency(row: dict, peaks: dict) -> None:
+    macs, p50 = row.get("macs"), (row.get("latency") or {}).get("p50_ms")
+    if not macs or not p50:
+        return
+    row["gflops_achieved"] = 2 * macs / (p50 / 1e3) / 1e9
+    if row.get("device", "cpu") == "cpu":
+        measured = (peaks.get("measured") or {}).get("gflops")
+        theoretical = (peaks.get("theoretical") or {}).get("gflops")
+        row["fraction_of_measured_peak"] = row["gflops_achieved"] / measured if measured else None
+        row["fraction_of_theoretical_peak"] = row["gflops_achieved"] / theoretical if theoretical else None
+
+
+def ratios(rows: list[dict]) -> dict:
+    """Student/teacher time and memory, like the paper's Table 3: same runtime (PyTorch eager) and fastest artifact."""
+    measured = [r for r in rows if r.get("status") == "measured"]
+    teacher = next((r for r in measured if r["role"] == "teacher" and r.get("device") == "cpu"), None)
+    if teacher is None:
+        reason = next((r.get("reason") for r in rows if r["role"] == "teacher"), None) or "teacher not measured"
+        return {"status": "not measured", "reason": reason}
+    out = {"status": "measured", "teacher_id": teacher["id"], "pairs": []}
+    students = [r for r in measured if r["role"] == "student" and r.get("device", "cpu") == "cpu"]
+    eager = next((r for r in students if r["runtime"] == "pytorch" and r["precision"] == "fp32"), None)
+    fastest = min(students, key=lambda r: r["latency"]["p50_ms"], default=None)
+    for label, s in (("same runtime (PyTorch eager fp32)", eager), ("fastest student artifact", fastest)):
+        if s is None:
+            continue
+        out["pairs"].append({
+            "label": label, "student_id": s["id"],
+            "time_ratio": s["latency"]["p50_ms"] / teacher["latency"]["p50_ms"],
+            "speedup": teacher["latency"]["p50_ms"] / s["latency"]["p50_ms"],
+            "peak_rss_ratio": s["peak_rss_mb"] / teacher["peak_rss_mb"],
+            "rss_delta_ratio": (s["peak_rss_delta_mb"] / teacher["peak_rss_delta_mb"]) if teacher["peak_rss_delta_mb"] > 0 else None,
+            "size_ratio": (s["size_bytes"] / teacher["size_bytes"]) if s.get("size_bytes") and teacher.get("size_bytes") else None,
+        })
+    return out
+
+
+def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = DEFAULT_TEACHER,
+               data: str | Path | None = None, options: BenchOptions = BenchOptions(),
+               progress: Callable[[str], None] | None = print) -> dict:
+    """Benchmark DIST's artifacts (and the teacher) and write ``out_dir/{bench.json, report.md, *.png}``.
+
+    Returns the bench.json content. ``teacher=None`` or a teacher that is not registered gives a report whose
+    teacher row and ratios say "not measured" (never a stand-in).
+    """
+    from tqdm import tqdm
+
+    from .. import __version__
+    from ..models import list_models
+    from . import machine as _machine
+    from .crosscheck import agreement, executorch_runner_status, openvino_benchmark_app
+    from .quality import load_eval_set, psnr_ssim
+    from .report import write_report
+
+    say = progress or (lambda _m: None)
+    dist, out_dir = Path(dist), Path(out_dir)
+    manifest = load_manifest(dist)
+    threads = options.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    teacher_note = None
+    if teacher and teacher not in list_models(pretrained=True) and not Path(teacher).exists():
+        teacher_note = f"teacher {teacher!r}: not available in this build (no such bundled model or file)"
+        teacher = None
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    say(f"[bench] machine peak: measuring fp32 GEMM at {threads} threads")
+    info = _machine.machine_info()
+    peaks = {"theoretical": _machine.theoretical_peak_gflops(info, threads=threads),
+             "measured": _machine.measured_gemm_peak_gflops(threads=threads)}
+    model = manifest["model"]
+    lr, scale = int(model.get("lr_size") or 32), int(model.get("scale") or 8)
+    say(f"[bench] quality set: {data or 'bundled astronaut face (no --data)'}")
+    eval_set = load_eval_set(data, scale=scale, lr_size=lr, limit=options.eval_limit)
+
+    jobs = _plan(manifest, dist, teacher=teacher, opts=options, threads=threads)
+    if teacher_note:
+        for j in jobs:
+            if j.row["role"] == "teacher":
+                j.row["reason"] = teacher_note
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="fsr-bench-") as tmp:
+        tmp = Path(tmp)
+        lr_path = tmp / "eval_lr.npy"
+        np.save(lr_path, eval_set.lr_faces)
+        bar = tqdm(jobs, desc="bench", unit="row", disable=progress is None)
+        for i, job in enumerate(bar):
+            row = dict(job.row)
+            bar.set_postfix_str(row["id"][:40])
+            if job.spec is None:
+                rows.append(row)
+                continue
+            spec = {**job.spec, "eval_lr": str(lr_path), "sr_out": str(tmp / f"{i}.sr.npy")}
+            res = run_worker(spec, workdir=tmp, name=f"{i:02d}", threads=threads, timeout_s=options.worker_timeout_s)
+            if res.get("status") != "ok":
+                rows.append({**row, "status": "failed", "reason": res.get("reason", "worker failed")})
+                say(f"[bench] {row['id']}: FAILED {res.get('reason')}")
+                continue
+            res.pop("status")
+            row.update({k: v for k, v in res.items() if k != "pid"}, worker_pid=res["pid"])
+            row["status"] = "measured"
+            if (tmp / f"{i}.sr.npy").exists():
+                row["quality"] = psnr_ssim(np.load(tmp / f"{i}.sr.npy"), eval_set.hr_faces)
+            _efficiency(row, peaks)
+            rows.append(row)
+            q = row.get("quality", {})
+            say(f"[bench] {row['id']}: p50 {row['latency']['p50_ms']:.3f} ms, peak RSS {row['peak_rss_mb']:.0f} MB"
+                + (f", PSNR {q['psnr_db']:.2f} dB" if q else ""))
+
+    crosschecks = []
+    for row in rows:
+        if row.get("status") != "measured" or row["runtime"] != "openvino":
+            continue
+        say(f"[bench] cross-check {row['id']} with benchmark_app -t {options.crosscheck_s:g}")
+        tool = openvino_benchmark_app(_runnable_file(dist / row["file"], "openvino"), threads=threads,
+                                      seconds=options.crosscheck_s, precision=row.get("precision"))
+        entry = {"id": row["id"], **tool}
+        if "median_ms" in tool:
+            entry.update(agreement(row["latency"]["p50_ms"], tool["median_ms"]))
+        crosschecks.append(entry)
+    if any(r["runtime"] == "executorch" for r in rows):
+        crosschecks.append({"id": "executorch", "tool": "executor_runner", "error": executorch_runner_status()})
+
+    photo = None
+    if options.photo_pipeline:
+        from .photo import time_photo_pipeline
+
+        # the app would ship the fastest artifact: time the photo pipeline with it
+        from .report import fastest_student
+
+        best = fastest_student([r for r in rows if r["runtime"] in ("pytorch", "onnxruntime", "openvino", "executorch")])
+        say("[bench] whole pipeline on 1080p photos (detect + align + upscale + paste-back)"
+            + (f" with {best['id']}" if best else ""))
+        photo = time_photo_pipeline(
+            best["model"] if best and best["runtime"] == "pytorch" else None, threads=threads,
+            raw_dir=_raw_photos_dir(data), iterations=3 if options.time_cap_s < 4 else 5,
+            runtime=best["runtime"] if best else "pytorch", lr_size=lr,
+            path=str(_runnable_file(dist / best["file"], best["runtime"])) if best and best.get("file") else None,
+            precision=best["precision"] if best else "fp32")
+
+    report = {
+        "fsr_edge_version": __version__, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dist": str(dist.resolve()), "manifest_model": model, "manifest_created_at": manifest.get("created_at"),
+        "machine": info, "threads": threads, "peaks": peaks,
+        "settings": {k: getattr(options, k) for k in options.__dataclass_fields__},
+        "eval_set": {"source": eval_set.source, "images": len(eval_set.names)},
+        "teacher": teacher or None, "rows": rows, "ratios": ratios(rows), "crosschecks": crosschecks,
+        "photo_pipeline": photo,
+    }
+    write_report(report, out_dir)
+    return report
+
+
+def _raw_photos_dir(data: str | Path | None) -> Path | None:
+    if data is None:
+        return None
+    raw = Path(data) / "raw"
+    return raw if raw.is_dir() else None

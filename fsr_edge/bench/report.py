@@ -1,0 +1,384 @@
+"""bench.json -> report.md + plots, and the merge of several machines' bench.json into one comparison."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import FsrEdgeError
+
+_PRECISION_COLOURS = {"fp32": "#1f77b4", "fp16": "#2ca02c", "int8": "#d62728", "bf16": "#9467bd"}
+_ROLE_MARKERS = {"student": "o", "teacher": "s", "baseline": "^"}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _fmt(x, spec: str = ".2f", none: str = "-") -> str:
+    if x is None:
+        return none
+    try:
+        return format(x, spec)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _human(n) -> str:
+    if n is None:
+        return "-"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(n)
+
+
+def _size(b) -> str:
+    if not b:
+        return "-"
+    return f"{b / 2**20:.2f} MiB" if b >= 2**20 else f"{b / 1024:.1f} KiB"
+
+
+def _label(r: dict) -> str:
+    dev = "" if r.get("device", "cpu") == "cpu" else f" {r['device']}"
+    return f"{r['role']}: {r['runtime']} {r['precision']}{dev}"
+
+
+def fastest_student(rows: list[dict]) -> dict | None:
+    students = [r for r in rows if r.get("status") == "measured" and r["role"] == "student"
+                and r.get("device", "cpu") == "cpu"]
+    return min(students, key=lambda r: r["latency"]["p50_ms"], default=None)
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The closing note: fastest artifact, its median, fraction of peak, student/teacher ratios."""
+    rows = report["rows"]
+    lines = []
+    best = fastest_student(rows)
+    if best:
+        frac = best.get("fraction_of_measured_peak")
+        lines.append(f"Fastest student artifact: {best['id']} ({best['runtime']} {best['precision']}), median "
+                     f"{best['latency']['p50_ms']:.3f} ms at {report['threads']} threads, "
+                     f"{_fmt(best.get('gflops_achieved'), '.1f')} GFLOP/s = "
+                     f"{_fmt(frac * 100 if frac is not None else None, '.0f')}% of this machine's measured fp32 GEMM peak "
+                     f"({report['peaks']['measured']['gflops']:.1f} GFLOP/s)"
+                     + (f", {best['quality']['psnr_db']:.2f} dB PSNR" if best.get("quality") else "") + ".")
+    else:
+        lines.append("No student artifact was measured.")
+    rat = report.get("ratios") or {}
+    if rat.get("status") == "measured":
+        for p in rat["pairs"]:
+            lines.append(f"Student/teacher, {p['label']} ({p['student_id']} vs {rat['teacher_id']}): time "
+                         f"{p['time_ratio']:.4f}x ({p['speedup']:.1f}x faster), peak RSS {p['peak_rss_ratio']:.2f}x"
+                         + (f", RSS over baseline {p['rss_delta_ratio']:.2f}x" if p.get("rss_delta_ratio") is not None else "")
+                         + (f", size on disk {p['size_ratio']:.4f}x" if p.get("size_ratio") is not None else "") + ".")
+    else:
+        lines.append(f"Student/teacher ratios: not measured ({rat.get('reason', 'no teacher')}).")
+    bad = [r["id"] for r in rows if r.get("status") == "failed"]
+    if bad:
+        lines.append(f"Failed rows: {', '.join(bad)} (see the table).")
+    gaps = [c for c in report.get("crosschecks", []) if "agrees" in c and not c["agrees"]]
+    if gaps:
+        lines.append("Cross-check gaps over 20%: " + ", ".join(f"{c['id']} ({c['gap']:+.0%})" for c in gaps) + " (explained below).")
+    return lines
+
+
+def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
+    m, rows = report["machine"], report["rows"]
+    peaks = report["peaks"]
+    out = [f"# fsr_edge benchmark: {report['manifest_model'].get('name')} on {m['cpu_model']}", ""]
+    out += [f"- Created {report['created_at']} by fsr_edge {report['fsr_edge_version']} from `{report['dist']}`",
+            f"- Machine: {m['cpu_model']}, {m['usable_cpus']} usable CPUs at {_fmt(m.get('cpu_mhz'), '.0f')} MHz, "
+            f"ISA {', '.join(m['isa']) or '-'}, {m['platform']}, GPU: {(m.get('gpu') or {}).get('name', 'none')}; "
+            f"1-min load average at start {_fmt(m.get('load_avg_1m'), '.1f')} (other work on the machine slows every row alike)",
+            f"- Threads: {report['threads']} for every runtime (set explicitly in each)",
+            f"- Peak fp32 compute: measured {peaks['measured']['gflops']:.1f} GFLOP/s ({peaks['measured']['how']}); "
+            f"theoretical {_fmt(peaks['theoretical']['gflops'], '.1f')} GFLOP/s ({peaks['theoretical']['how']}). "
+            "Fractions of peak below use the measured one.",
+            f"- Quality set: {report['eval_set']['source']}",
+            f"- Teacher: {report['teacher'] or 'not available in this build'}", ""]
+    out += ["## Summary", ""] + [f"- {line}" for line in summary_lines(report)] + [""]
+
+    out += ["## Latency, memory and efficiency", "",
+            "Steady state after warm-up, batch 1, input and output in host memory; each row in its own process.", "",
+            "| row | runtime | prec | dev | status | load s | first ms | p50 ms | p90 ms | p99 ms | mean ms | iters | "
+            "peak RSS MB | RSS over imports MB | size | params | MACs | GFLOP/s | % peak | PSNR dB | SSIM |",
+            "|" + "---|" * 21]
+    for r in rows:
+        if r.get("status") != "measured":
+            out.append(f"| {r['id']} | {r['runtime']} | {r['precision']} | {r.get('device', 'cpu')} | "
+                       f"**{r['status']}**: {r.get('reason', '')} |" + " - |" * 16)
+            continue
+        lat, q = r["latency"], r.get("quality") or {}
+        frac = r.get("fraction_of_measured_peak")
+        gpu = f" (GPU {r['gpu_peak_mb']:.0f})" if r.get("gpu_peak_mb") is not None else ""
+        out.append(f"| {r['id']} | {r['runtime']} | {r['precision']} | {r.get('device', 'cpu')} | measured"
+                   + (f" (verification {r['verification']})" if r.get("verification") not in (None, "passed") else "")
+                   + f" | {r['load_s']:.3f} | {r['first_inference_ms']:.2f} | **{lat['p50_ms']:.3f}** | {lat['p90_ms']:.3f} | "
+                   f"{lat['p99_ms']:.3f} | {lat['mean_ms']:.3f} | {lat['iterations']} | {r['peak_rss_mb']:.0f}{gpu} | "
+                   f"{r['peak_rss_delta_mb']:.0f} | {_size(r.get('size_bytes'))} | {_human(r.get('params'))} | "
+                   f"{_human(r.get('macs'))} | {_fmt(r.get('gflops_achieved'), '.1f')} | "
+                   f"{_fmt(frac * 100 if frac is not None else None, '.0f')} | {_fmt(q.get('psnr_db'))} | {_fmt(q.get('ssim'), '.4f')} |")
+    out += ["", "Stop rule per row (adaptive unless `--iterations`): "
+            + "; ".join(f"{r['id']}: {r['latency']['stop_reason']}, median 95% CI +-{r['latency']['median_ci95_rel'] * 100:.1f}%"
+                        for r in rows if r.get("status") == "measured"), ""]
+    golden = [r for r in rows if r.get("golden_psnr_db") is not None]
+    if golden:
+        out += ["Golden pair check (the manifest's stored input -> output, re-run in this runtime): "
+                + ", ".join(f"{r['id']} {r['golden_psnr_db']:.1f} dB" for r in golden), ""]
+
+    rat = report.get("ratios") or {}
+    out += ["## Student vs teacher (the paper's Table 3, on this machine)", ""]
+    if rat.get("status") == "measured":
+        t = next(r for r in rows if r["id"] == rat["teacher_id"])
+        out += ["| pair | student p50 ms | teacher p50 ms | time ratio | speedup | student peak RSS MB | teacher peak RSS MB | "
+                "peak RSS ratio | RSS-over-imports ratio | size ratio |", "|" + "---|" * 10]
+        for p in rat["pairs"]:
+            s = next(r for r in rows if r["id"] == p["student_id"])
+            out.append(f"| {p['label']}: {s['id']} | {s['latency']['p50_ms']:.3f} | {t['latency']['p50_ms']:.3f} | "
+                       f"{p['time_ratio']:.4f} | {p['speedup']:.1f}x | {s['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | "
+                       f"{p['peak_rss_ratio']:.2f} | {_fmt(p.get('rss_delta_ratio'))} | {_fmt(p.get('size_ratio'), '.4f')} |")
+        out += ["", "The teacher row times the teacher's whole forward as the paper counts it (its landmark step "
+                "and dictionary matching included, where its forward runs them)."]
+    else:
+        out += [f"Not measured: {rat.get('reason', 'no teacher')}. Time and memory ratios need the teacher."]
+    out.append("")
+
+    if report.get("crosschecks"):
+        out += ["## Cross-check with the runtimes' own tools", "",
+                "| row | tool | tool median ms | harness p50 ms | gap | within 20% | note |", "|---|---|---|---|---|---|---|"]
+        for c in report["crosschecks"]:
+            if "median_ms" in c:
+                out.append(f"| {c['id']} | {c['tool']} | {c['median_ms']:.3f} | {c['harness_p50_ms']:.3f} | {c['gap']:+.1%} | "
+                           f"{'yes' if c['agrees'] else 'NO'} | `{c.get('command', '')}` |")
+            else:
+                out.append(f"| {c['id']} | {c['tool']} | - | - | - | - | {c.get('error', '')} |")
+        if any("agrees" in c and not c["agrees"] for c in report["crosschecks"]):
+            out += ["", _GAP_NOTE]
+        out.append("")
+
+    photo = report.get("photo_pipeline")
+    if photo:
+        out += ["## Whole pipeline on a 1080p photo (what an app pays)", ""]
+        if photo.get("status") != "measured":
+            out += [f"Not measured: {photo.get('reason')}", ""]
+        else:
+            out += [f"Upscale step: {photo['runtime']} {photo.get('precision', '')} ({Path(str(photo['model'])).name}), "
+                    f"{photo['threads']} threads. {photo['how']}", "",
+                    "| photo | faces found | cold s | warm median s | detect+landmarks s | align s | upscale s | paste-back s |",
+                    "|---|---|---|---|---|---|---|---|"]
+            for p in photo["cases"]:
+                st = p["warm_stages_s"]
+                out.append(f"| {p['name']} | {p['faces']} | {p['cold_s']:.3f} | {p['warm_median_s']:.3f} | "
+                           f"{_fmt(st.get('detect'), '.3f')} | {_fmt(st.get('align'), '.3f')} | {_fmt(st.get('upscale'), '.3f')} | "
+                           f"{_fmt(st.get('paste'), '.3f')} |")
+            out.append("")
+
+    if plots:
+        out += ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots] + [""]
+    out += ["## How the numbers were taken", "", _METHOD_NOTE, ""]
+    return "\n".join(out)
+
+
+_GAP_NOTE = ("Why a gap can exceed 20%: benchmark_app times the bare `infer()` on pre-allocated input tensors in C++, "
+             "the harness times a Python call that also copies the input in and the output out (for this x8 model the "
+             "output is 64x the input), so for sub-millisecond rows the fixed Python and copy cost is a large fraction; "
+             "both ran on a machine shared with other jobs, at different moments.")
+
+_METHOD_NOTE = (
+    "Each row runs in its own process (`fsr_edge/bench/_worker.py`, started fresh): import the runtime, read the RSS "
+    "(baseline), load the artifact (load time), one inference (first-inference time), warm-up (>= 3 calls and 0.5 s), "
+    "then timed calls one by one (perf_counter_ns) until the median's distribution-free 95% CI is within the target "
+    "or the time cap is hit; peak RSS is `getrusage(RUSAGE_SELF).ru_maxrss` read before the quality pass, and "
+    "'RSS over imports' is that peak minus the RSS after importing the runtime. Artifacts are checked against the "
+    "manifest's sha256 before loading. GFLOP/s = 2 x MACs / p50. OpenVINO fp32 artifacts run with "
+    "INFERENCE_PRECISION_HINT=f32 (this CPU's default would be bf16). Quality: the artifact's own outputs on the "
+    "quality set vs ground truth, PSNR/SSIM on RGB in [0, 1] (torchmetrics).")
+
+
+def plot_report(report: dict, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["rows"] if r.get("status") == "measured"]
+    if not rows:
+        return []
+    paths = []
+    rows_sorted = sorted(rows, key=lambda r: r["latency"]["p50_ms"])
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows_sorted) + 1.5))
+    y = range(len(rows_sorted))
+    p50 = [r["latency"]["p50_ms"] for r in rows_sorted]
+    p90 = [r["latency"]["p90_ms"] - r["latency"]["p50_ms"] for r in rows_sorted]
+    colours = [_PRECISION_COLOURS.get(r["precision"], "grey") for r in rows_sorted]
+    ax.barh(list(y), p50, xerr=[[0] * len(p90), p90], color=colours, capsize=3)
+    ax.set_yticks(list(y), [_label(r) for r in rows_sorted], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("median latency, ms (log scale; whisker to p90)")
+    for i, v in enumerate(p50):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for p, c in _PRECISION_COLOURS.items()
+               if any(r["precision"] == p for r in rows_sorted)]
+    ax.legend(handles, [p for p in _PRECISION_COLOURS if any(r["precision"] == p for r in rows_sorted)],
+              title="precision", fontsize=7, loc="lower right")
+    ax.set_title(f"Latency by target and precision, batch 1, {report['threads']} threads\n{report['machine']['cpu_model']}",
+                 fontsize=9)
+    fig.tight_layout()
+    paths.append(str(out_dir / "latency_by_target.png"))
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    q_rows = [r for r in rows if r.get("quality")]
+    if q_rows:
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        for r in q_rows:
+            ax.scatter(r["latency"]["p50_ms"], r["quality"]["psnr_db"], marker=_ROLE_MARKERS.get(r["role"], "o"),
+                       color=_PRECISION_COLOURS.get(r["precision"], "grey"), s=60, edgecolor="black", zorder=3)
+            ax.annotate(_label(r).split(": ", 1)[-1] if r["role"] == "student" else r["role"],
+                        (r["latency"]["p50_ms"], r["quality"]["psnr_db"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        front, best = [], -1e9
+        for r in sorted(q_rows, key=lambda r: r["latency"]["p50_ms"]):
+            if r["quality"]["psnr_db"] > best:
+                front.append(r)
+                best = r["quality"]["psnr_db"]
+        ax.plot([r["latency"]["p50_ms"] for r in front], [r["quality"]["psnr_db"] for r in front], "k--", lw=0.8,
+                zorder=2, label="Pareto front")
+        for role, marker in _ROLE_MARKERS.items():
+            ax.scatter([], [], marker=marker, color="white", edgecolor="black", label=role)
+        ax.set_xscale("log")
+        ax.set_xlabel("median latency, ms (log scale)")
+        ax.set_ylabel("PSNR vs ground truth, dB")
+        ax.set_title(f"Quality vs latency ({report['eval_set']['images']} faces); colour = precision", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(str(out_dir / "quality_vs_latency.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
+
+
+def write_report(report: dict, out_dir: str | Path) -> Path:
+    """Write bench.json, the plots and report.md into ``out_dir``; returns report.md's path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out_dir / "bench.json", json.dumps(report, indent=1, default=str))
+    plots = plot_report(report, out_dir)
+    _atomic_write(out_dir / "report.md", render_markdown(report, plots=plots))
+    return out_dir / "report.md"
+
+
+# ---------------------------------------------------------------- merge across machines
+
+
+def load_bench(path: str | Path) -> dict:
+    path = Path(path)
+    f = path / "bench.json" if path.is_dir() else path
+    if not f.exists():
+        raise FsrEdgeError(f"{path}: no bench.json; pass REPORT_DIR folders written by `fsr-edge bench -o`")
+    try:
+        report = json.loads(f.read_text())
+    except json.JSONDecodeError as err:
+        raise FsrEdgeError(f"{f}: not valid JSON ({err.msg}); was it written completely?") from None
+    if "rows" not in report or "machine" not in report:
+        raise FsrEdgeError(f"{f}: not an fsr-edge bench.json (no 'rows' or 'machine')")
+    return report
+
+
+def _machine_label(report: dict) -> str:
+    m = report["machine"]
+    gpu = (m.get("gpu") or {}).get("name")
+    return f"{m.get('hostname', '?')} ({m.get('cpu_model', '?')}{', ' + gpu if gpu else ''}, {report.get('threads')} thr)"
+
+
+def merge_reports(paths: list[str | Path], out_dir: str | Path) -> Path:
+    """One comparison of several machines' bench.json: row x machine median latency, peak RSS and PSNR."""
+    reports = [load_bench(p) for p in paths]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = []
+    for r in reports:
+        label = _machine_label(r)
+        while label in labels:
+            label += "'"
+        labels.append(label)
+    ids: list[str] = []
+    for r in reports:
+        ids += [row["id"] for row in r["rows"] if row["id"] not in ids]
+    merged = {"machines": labels, "reports": [str(Path(p)) for p in paths],
+              "rows": {i: {} for i in ids}}
+    for label, r in zip(labels, reports):
+        for row in r["rows"]:
+            cell = {"status": row.get("status"), "reason": row.get("reason")}
+            if row.get("status") == "measured":
+                cell.update(p50_ms=row["latency"]["p50_ms"], peak_rss_mb=row["peak_rss_mb"],
+                            psnr_db=(row.get("quality") or {}).get("psnr_db"),
+                            fraction_of_measured_peak=row.get("fraction_of_measured_peak"))
+            merged["rows"][row["id"]][label] = cell
+
+    def cell_text(c: dict | None, key: str, spec: str) -> str:
+        if not c:
+            return "absent"
+        if c["status"] != "measured":
+            return f"{c['status']}"
+        return _fmt(c.get(key), spec)
+
+    md = ["# fsr_edge benchmark comparison across machines", ""]
+    md += [f"- M{i + 1}: {label} — {r['created_at']}, model {r['manifest_model'].get('name')}, "
+           f"measured peak {r['peaks']['measured']['gflops']:.1f} GFLOP/s" for i, (label, r) in enumerate(zip(labels, reports))]
+    md.append("")
+    for title, key, spec in (("Median latency, ms", "p50_ms", ".3f"), ("Peak RSS, MB", "peak_rss_mb", ".0f"),
+                             ("PSNR vs ground truth, dB", "psnr_db", ".2f")):
+        md += [f"## {title}", "", "| row | " + " | ".join(f"M{i + 1}" for i in range(len(labels))) + " |",
+               "|---|" + "---|" * len(labels)]
+        for i in ids:
+            md.append(f"| {i} | " + " | ".join(cell_text(merged["rows"][i].get(label), key, spec) for label in labels) + " |")
+        md.append("")
+    not_measured = [(i, label, c["reason"]) for i in ids for label, c in merged["rows"][i].items()
+                    if c["status"] != "measured"]
+    if not_measured:
+        md += ["## Not measured / failed", ""] + [f"- {i} on {label}: {why}" for i, label, why in not_measured] + [""]
+    md += ["## Closing notes per machine", ""]
+    for i, r in enumerate(reports):
+        md += [f"M{i + 1}:"] + [f"- {line}" for line in summary_lines(r)] + [""]
+    _atomic_write(out_dir / "bench_merged.json", json.dumps(merged, indent=1))
+    plot = _plot_merged(merged, out_dir)
+    if plot:
+        md += ["## Plot", "", f"![latency by machine]({Path(plot).name})", ""]
+    _atomic_write(out_dir / "report.md", "\n".join(md))
+    return out_dir / "report.md"
+
+
+def _plot_merged(merged: dict, out_dir: Path) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ids = [i for i, cells in merged["rows"].items() if any(c.get("p50_ms") for c in cells.values())]
+    if not ids:
+        return None
+    labels = merged["machines"]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(ids) * max(1, len(labels) / 2) + 1.5))
+    h = 0.8 / len(labels)
+    for k, label in enumerate(labels):
+        vals = [merged["rows"][i].get(label, {}).get("p50_ms") or 0 for i in ids]
+        ax.barh(np.arange(len(ids)) + k * h, vals, height=h, label=f"M{k + 1}")
+    ax.set_yticks(np.arange(len(ids)) + h * (len(labels) - 1) / 2, ids, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("median latency, ms (log); missing bar = not measured there")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out_dir / "latency_by_machine.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

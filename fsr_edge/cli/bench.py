@@ -1,0 +1,52 @@
+"""``fsr-edge bench DIST -o REPORT_DIR``: latency, memory, compute efficiency and quality of every artifact in DIST
+(each in its own process), against the teacher; writes report.md, bench.json and plots."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="benchmark every artifact of an export (latency, memory, quality) against the teacher",
+                       description=__doc__)
+    p.add_argument("dist", help="folder written by `fsr-edge export -o DIST` (has manifest.json)")
+    p.add_argument("-o", "--output", required=True, help="report folder (report.md, bench.json, *.png)")
+    p.add_argument("--teacher", default=None,
+                   help="teacher model name or .safetensors (default: the bundled mskd-teacher-x8 when this build has it)")
+    p.add_argument("--no-teacher", action="store_true", help="skip the teacher row")
+    p.add_argument("--threads", type=int, default=None, help="threads for every runtime (default: all usable cores)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="fixed number of timed iterations (default: adaptive, until the median's 95%% CI is within "
+                        "+-1%% or --time-cap)")
+    p.add_argument("--time-cap", type=float, default=8.0, help="seconds of timed iterations per row at most (default 8)")
+    p.add_argument("--data", default=None,
+                   help="face folder for the quality columns (manifest.csv val split, or a folder of aligned faces); "
+                        "default: one bundled face (skimage astronaut), a smoke check")
+    p.add_argument("--eval-limit", type=int, default=None, help="use at most this many faces for quality")
+    p.add_argument("--crosscheck-seconds", type=float, default=10.0, help="benchmark_app -t (default 10)")
+    p.add_argument("--no-photo-pipeline", action="store_true",
+                   help="skip timing detect + align + upscale + paste-back on 1080p photos")
+    p.add_argument("--quick", action="store_true", help="2 s per row, 3 s cross-check, 8 quality faces")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import BenchOptions, bench_dist, default_teacher
+    from ..bench.report import summary_lines
+    from ..errors import ConfigError
+
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.iterations is not None and args.iterations < 1:
+        raise ConfigError(f"--iterations must be >= 1, got {args.iterations}")
+    opts = BenchOptions(threads=args.threads, iterations=args.iterations,
+                        time_cap_s=2.0 if args.quick else args.time_cap,
+                        crosscheck_s=3.0 if args.quick else args.crosscheck_seconds,
+                        eval_limit=args.eval_limit or (8 if args.quick else None),
+                        photo_pipeline=not args.no_photo_pipeline)
+    teacher = None if args.no_teacher else (args.teacher or default_teacher())
+    report = bench_dist(args.dist, args.output, teacher=teacher, data=args.data, options=opts)
+    print(f"\nreport: {args.output}/report.md")
+    for line in summary_lines(report):
+        print(f"  {line}")
+    return 0

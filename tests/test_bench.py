@@ -1,0 +1,212 @@
+"""Benchmark harness on real tiny artifacts (ONNX Runtime and OpenVINO run here): rows measured in their own
+processes, sha256 mismatches refused, runtimes that cannot run here reported as not measured, reports merged."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fsr_edge.bench import BenchOptions, bench_dist, merge_reports
+from fsr_edge.bench.crosscheck import agreement, parse_benchmark_app
+from fsr_edge.errors import FsrEdgeError
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("openvino")
+
+FAST = BenchOptions(threads=1, iterations=5, warmup_s=0.0, crosscheck_s=1.0, photo_pipeline=False, baselines=False)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_tiny_dist(dist: Path) -> Path:
+    """A real DIST: fsrcnn_x8 (random init) as ONNX and OpenVINO IR, golden pair, manifest in the export layout."""
+    import openvino as ov
+
+    from fsr_edge.models import create_model, save_model
+
+    dist.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model = create_model("fsrcnn_x8").eval()
+    weights = save_model(model, dist / "student.safetensors", arch="fsrcnn_x8")
+    lr_face = torch.rand(1, 3, 32, 32)
+    torch.onnx.export(model, (lr_face,), str(dist / "student.onnx"), input_names=["lr_face"], output_names=["sr_face"],
+                      dynamo=False)
+    ov.save_model(ov.convert_model(str(dist / "student.onnx")), str(dist / "student.xml"))
+    lr_face.numpy().astype("<f4").tofile(dist / "golden_in.bin")
+    with torch.no_grad():
+        model(lr_face).numpy().astype("<f4").tofile(dist / "golden_out.bin")
+    artifacts = []
+    for target, file in (("onnx", "student.onnx"), ("openvino", "student.xml"), ("coreml", None), ("tensorrt", None)):
+        art = {"id": f"{target}-fp32", "target": target, "precision": "fp32", "file": file,
+               "io": {"input": {"name": "lr_face", "shape": [1, 3, 32, 32], "dtype": "float32"}},
+               "golden": {"input": "golden_in.bin", "output": "golden_out.bin", "shape": [1, 3, 32, 32]},
+               "verification": {"status": "passed" if file else "skipped"}}
+        if file:
+            art.update(sha256=_sha(dist / file), size_bytes=(dist / file).stat().st_size)
+        else:  # written by the exporter where the target cannot be built here; the artifact is elsewhere
+            art.update(file="student.mlpackage" if target == "coreml" else "student.engine", sha256="0" * 64)
+        artifacts.append(art)
+    manifest = {"fsr_edge_version": "test", "model": {"name": str(weights), "arch": "fsrcnn_x8", "scale": 8, "lr_size": 32},
+                "artifacts": artifacts}
+    (dist / "manifest.json").write_text(json.dumps(manifest))
+    return dist
+
+
+@pytest.fixture(scope="module")
+def tiny_dist(tmp_path_factory) -> Path:
+    return make_tiny_dist(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tiny_dist, tmp_path_factory) -> dict:
+    return bench_dist(tiny_dist, tmp_path_factory.mktemp("report"), teacher=None, options=FAST, progress=None)
+
+
+def _row(report: dict, row_id: str) -> dict:
+    return next(r for r in report["rows"] if r["id"] == row_id)
+
+
+def test_onnx_and_openvino_rows_are_measured(tiny_report):
+    for row_id in ("onnx-fp32", "openvino-fp32"):
+        row = _row(tiny_report, row_id)
+        assert row["status"] == "measured", row.get("reason")
+        lat = row["latency"]
+        assert lat["iterations"] == 5 and lat["stop_reason"] == "fixed iteration count"
+        assert 0 < lat["min_ms"] <= lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"]
+        assert row["load_s"] > 0 and row["first_inference_ms"] > 0
+        assert row["output_shape"] == [1, 3, 256, 256]
+        # the manifest's golden pair re-run in this runtime: same network, so a near-exact match
+        assert row["golden_psnr_db"] > 60
+        assert row["sha256_ok"] is True
+        assert row["threads"] == 1
+        assert 0 < row["quality"]["psnr_db"] < 60 and 0 < row["quality"]["ssim"] <= 1
+        assert row["macs"] > 1e7 and row["gflops_achieved"] > 0 and row["fraction_of_measured_peak"] > 0
+    # both runtimes ran the same network on the same face: same quality to well under 0.01 dB
+    assert _row(tiny_report, "onnx-fp32")["quality"]["psnr_db"] == pytest.approx(
+        _row(tiny_report, "openvino-fp32")["quality"]["psnr_db"], abs=0.01)
+    assert "f32" in _row(tiny_report, "openvino-fp32")["runtime_info"]["execution_precision"]
+
+
+def test_each_row_runs_in_its_own_process(tiny_report):
+    measured = [r for r in tiny_report["rows"] if r["status"] == "measured"]
+    pids = {r["worker_pid"] for r in measured}
+    assert len(pids) == len(measured) == 2 and os.getpid() not in pids
+    # a worker importing only onnxruntime is far smaller than this pytest process, which has torch loaded:
+    # had the row been measured in-process (or its RSS mixed with the parent's) it could not be
+    parent_rss_mb = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+    ort = _row(tiny_report, "onnx-fp32")
+    assert ort["rss_after_import_mb"] < parent_rss_mb / 2
+    assert ort["peak_rss_mb"] < parent_rss_mb
+    assert ort["peak_rss_mb"] >= ort["rss_after_load_mb"] >= ort["rss_after_import_mb"] > 0
+
+
+def test_runtimes_absent_here_are_not_measured_never_numbers(tiny_report):
+    for row_id, why in (("coreml-fp32", "macOS"), ("tensorrt-fp32", "GPU")):
+        row = _row(tiny_report, row_id)
+        if row["status"] == "measured":  # a Mac or a CUDA machine
+            continue
+        assert row["status"] == "not measured" and why in row["reason"]
+        assert "latency" not in row and "peak_rss_mb" not in row
+
+
+def test_teacher_absent_is_said_not_invented(tiny_report):
+    teacher = _row(tiny_report, "teacher-eager-cpu-fp32")
+    assert teacher["status"] == "not measured" and "not available" in teacher["reason"]
+    assert "latency" not in teacher
+    assert tiny_report["ratios"]["status"] == "not measured"
+
+
+def test_report_files_are_written(tiny_dist, tmp_path):
+    out = tmp_path / "rep"
+    bench_dist(tiny_dist, out, teacher=None, options=FAST, progress=None)
+    md = (out / "report.md").read_text()
+    assert "Teacher: not available in this build" in md and "ratios: not measured" in md
+    assert "| onnx-fp32 | onnxruntime | fp32 |" in md
+    assert "**not measured**" in md
+    for png in ("latency_by_target.png", "quality_vs_latency.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((out / "bench.json").read_text())
+    assert {r["id"] for r in data["rows"]} >= {"onnx-fp32", "openvino-fp32", "coreml-fp32", "tensorrt-fp32"}
+    assert data["peaks"]["measured"]["gflops"] > 0 and "torch.mm" in data["peaks"]["measured"]["how"]
+
+
+def test_sha256_mismatch_is_failed_and_not_loaded(tiny_dist, tmp_path):
+    dist = tmp_path / "dist"
+    shutil.copytree(tiny_dist, dist)
+    with open(dist / "student.onnx", "ab") as f:
+        f.write(b"\0")  # one byte appended: a truncated/modified download
+    report = bench_dist(dist, tmp_path / "rep", teacher=None,
+                        options=BenchOptions(threads=1, iterations=3, photo_pipeline=False, baselines=False,
+                                             crosscheck_s=1.0), progress=None)
+    row = _row(report, "onnx-fp32")
+    assert row["status"] == "failed" and "sha256 mismatch" in row["reason"]
+    assert row["sha256_ok"] is False and "latency" not in row
+    assert _row(report, "openvino-fp32")["status"] == "measured"  # the intact artifact is still measured
+
+
+def test_missing_or_broken_manifest_is_one_clear_error(tmp_path):
+    with pytest.raises(FsrEdgeError, match="no manifest"):
+        bench_dist(tmp_path, tmp_path / "rep", teacher=None, options=FAST, progress=None)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(FsrEdgeError, match="not valid JSON"):
+        bench_dist(tmp_path, tmp_path / "rep", teacher=None, options=FAST, progress=None)
+
+
+def test_openvino_crosscheck_ran_benchmark_app(tiny_report):
+    check = next(c for c in tiny_report["crosschecks"] if c["id"] == "openvino-fp32")
+    assert "error" not in check, check
+    assert check["median_ms"] > 0 and check["harness_p50_ms"] == _row(tiny_report, "openvino-fp32")["latency"]["p50_ms"]
+    assert "-infer_precision f32" in check["command"]
+
+
+def test_benchmark_app_output_is_parsed():
+    text = ("[ INFO ] Count:            108 iterations\n[ INFO ] Duration:         3035.82 ms\n[ INFO ] Latency:\n"
+            "[ INFO ]    Median:        27.49 ms\n[ INFO ]    Average:       27.90 ms\n[ INFO ]    Min:           13.89 ms\n"
+            "[ INFO ]    Max:           42.57 ms\n")
+    assert parse_benchmark_app(text) == {"median_ms": 27.49, "average_ms": 27.90, "min_ms": 13.89, "max_ms": 42.57,
+                                         "iterations": 108}
+    assert agreement(1.1, 1.0)["agrees"] and not agreement(1.3, 1.0)["agrees"]
+
+
+def test_adaptive_stop_rule_tightens_with_samples():
+    spec = importlib.util.spec_from_file_location("bench_worker", Path(__file__).parents[1] / "fsr_edge/bench/_worker.py")
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    rng = np.random.default_rng(0)
+    few = sorted(1 + 0.1 * rng.standard_normal(40))
+    many = sorted(1 + 0.1 * rng.standard_normal(4000))
+    assert worker._median_ci_rel(many) < worker._median_ci_rel(few) < 0.2
+    assert worker._median_ci_rel(many) < 0.01  # 4000 samples of 10% noise: the median is known to < 1%
+    assert worker._median_ci_rel([1.0] * 5) == float("inf")  # too few to say
+
+
+def test_reports_from_several_machines_merge(tiny_report, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, host in ((a, "desktop"), (b, "jetson")):
+        folder.mkdir()
+        rep = json.loads(json.dumps(tiny_report))
+        rep["machine"]["hostname"] = host
+        if host == "jetson":  # a machine where only the engine ran
+            for row in rep["rows"]:
+                if row["id"] == "onnx-fp32":
+                    row.update(status="not measured", reason="onnxruntime is not installed")
+                    row.pop("latency")
+        (folder / "bench.json").write_text(json.dumps(rep))
+    md = merge_reports([a, b], tmp_path / "merged").read_text()
+    assert "desktop" in md and "jetson" in md
+    onnx_line = next(line for line in md.splitlines() if line.startswith("| onnx-fp32 |"))
+    assert "not measured" in onnx_line and f"{_row(tiny_report, 'onnx-fp32')['latency']['p50_ms']:.3f}" in onnx_line
+    merged = json.loads((tmp_path / "merged" / "bench_merged.json").read_text())
+    assert len(merged["machines"]) == 2
+    with pytest.raises(FsrEdgeError, match="no bench.json"):
+        merge_reports([tmp_path / "nowhere"], tmp_path / "m2")
