@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from fsr_edge.cli import main
-from fsr_edge.data import DegradationParams, apply_degradation
+from fsr_edge.data import DegradationParams, FacePairs, apply_degradation
 from fsr_edge.io import read_image
 
 
@@ -46,6 +46,11 @@ def test_degrade_synthetic_pairs_replay_and_rerun(tmp_path, capsys):
         assert drawn.mode == "blind" and drawn.jpeg_quality is not None
         # the log replays the LR exactly from the written HR
         assert np.array_equal(apply_degradation(hr, drawn), lr)
+    pairs = FacePairs(out1)
+    assert len(pairs) == 3 and pairs.scale == 4 and all(pairs.degraded)
+    item = pairs[0]
+    assert item["name"] == "face0" and item["lr_face"].shape == (3, 32, 32) and item["hr_face"].shape == (3, 128, 128)
+    assert np.array_equal(item["lr_face"].permute(1, 2, 0).numpy(), read_image(out1 / "lr" / "face0.png").rgb)
     out3 = tmp_path / "out3"
     assert main(["degrade", *args[:-3], "--seed", "4", "--no-progress", "-o", str(out3)]) == 0
     assert _files(out3)["lr/face0.png"] != files1["lr/face0.png"]

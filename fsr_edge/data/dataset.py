@@ -131,8 +131,8 @@ class FaceDataset(Dataset):
                  blind_config: BlindDegradation | dict | None = None, train: bool = True, seed: int = 0,
                  p_blind: float = 0.5, crop: tuple[float, float] | None = (0.9, 1.0), hflip: bool = True,
                  preload: bool = True, skip_bad: bool = False, progress: bool = True):
-        if hr_size % scale:
-            raise ConfigError(f"hr_size {hr_size} is not divisible by scale {scale}")
+        if scale < 1 or hr_size < scale or hr_size % scale:
+            raise ConfigError(f"hr_size {hr_size} is not divisible by scale {scale} (need hr_size >= scale >= 1)")
         if crop is not None and not (0 < crop[0] <= crop[1] <= 1):
             raise ConfigError(f"crop={crop}: need 0 < min <= max <= 1 (fractions of the face side)")
         self.root = Path(root)
@@ -246,4 +246,50 @@ class FaceDataset(Dataset):
             "name": self.records[index].name,
             "index": index,
             "degraded": params.mode == "blind",
+        }
+
+
+class FacePairs(Dataset):
+    """A pair folder written by ``fsr-edge degrade`` (``hr/NAME.png``, ``lr/NAME.png``, ``degradation.json``)
+    read back as a fixed evaluation set, with the same item keys as :class:`FaceDataset` (``landmarks68`` all NaN:
+    the pairs do not carry them). ``lr_clean`` is recomputed from the HR face."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        log = self.root / "degradation.json"
+        try:
+            doc = json.loads(log.read_text())
+            self.scale, self.hr_size, self.mode = int(doc["scale"]), int(doc["hr_size"]), str(doc["mode"])
+            images = doc["images"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{log}: not a pair folder written by fsr-edge degrade "
+                              f"({type(err).__name__}: {err})") from None
+        self.names = sorted(images, key=lambda n: images[n].get("index", 0))
+        self.degraded = [images[n].get("mode") == "blind" for n in self.names]
+        for name in self.names:
+            for side in ("hr", "lr"):
+                if not (self.root / side / f"{name}.png").is_file():
+                    raise ConfigError(f"{self.root / side / name}.png: missing from the pair folder "
+                                      "(rerun fsr-edge degrade)")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} pairs")
+        name = self.names[index]
+        hr_face = torch.from_numpy(read_image(self.root / "hr" / f"{name}.png").rgb).permute(2, 0, 1).contiguous()
+        lr_face = torch.from_numpy(read_image(self.root / "lr" / f"{name}.png").rgb).permute(2, 0, 1).contiguous()
+        if hr_face.shape[-1] != lr_face.shape[-1] * self.scale or hr_face.shape[-2] != lr_face.shape[-2] * self.scale:
+            raise ImageError(f"{self.root / 'lr' / name}.png: {tuple(lr_face.shape[1:])} is not the HR face "
+                             f"{tuple(hr_face.shape[1:])} divided by scale {self.scale}")
+        return {
+            "hr_face": hr_face,
+            "lr_face": lr_face,
+            "lr_clean": bicubic_downsample(hr_face, self.scale),
+            "landmarks68": torch.full((68, 2), float("nan")),
+            "name": name,
+            "index": index,
+            "degraded": self.degraded[index],
         }
