@@ -41,6 +41,19 @@ def test_same_seed_same_bits_other_seed_differs():
     assert not torch.equal(a, degrade(hr_face, scale=8, mode="blind", seed=(4, 7)))
 
 
+def test_same_bits_whatever_the_thread_count():
+    hr_face = _face_like()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = [degrade(hr_face, scale=8, mode="blind", seed=(0, i)) for i in range(6)]
+        torch.set_num_threads(2)
+        two = [degrade(hr_face, scale=8, mode="blind", seed=(0, i)) for i in range(6)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(one, two))
+
+
 def test_params_replay_exactly_after_json_round_trip():
     import json
 

@@ -100,6 +100,22 @@ def test_degrade_real_val_split_reproducible(faces_dir, tmp_path):
     assert read_image(out1 / "lr" / "london-003_neutral.png").rgb.shape == (32, 32, 3)
 
 
+def test_degrade_config_file_sets_the_ranges(tmp_path, capsys):
+    src = _faces(tmp_path / "in", n=2)
+    cfg = tmp_path / "ranges.yaml"
+    cfg.write_text("jpeg_quality: [55, 55]\nnoise_sigma: [0.0, 0.0]\nmotion_prob: 0.0\n")
+    out = tmp_path / "out"
+    assert main(["degrade", str(src), "-o", str(out), "--scale", "4", "--hr-size", "64", "--config", str(cfg),
+                 "--no-progress"]) == 0
+    doc = json.loads((out / "degradation.json").read_text())
+    assert doc["config"]["jpeg_quality"] == [55, 55] and doc["config"]["motion_prob"] == 0.0
+    assert {p["jpeg_quality"] for p in doc["images"].values()} == {55}
+    assert {p["noise_sigma"] for p in doc["images"].values()} == {0.0}
+    cfg.write_text("jpeg_qualty: [55, 55]\n")
+    assert main(["degrade", str(src), "-o", str(tmp_path / "o2"), "--config", str(cfg)]) == 2
+    assert "unknown key(s) jpeg_qualty" in capsys.readouterr().err
+
+
 def test_degrade_bad_arguments(tmp_path, capsys):
     src = _faces(tmp_path / "in", n=1)
     assert main(["degrade", str(src), "-o", str(tmp_path / "o"), "--split", "val"]) == 2

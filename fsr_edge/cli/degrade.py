@@ -22,6 +22,9 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--hr-size", type=int, default=256, help="HR side in pixels (default 256)")
     p.add_argument("--split", default=None, help="manifest split to use (e.g. val); default: every row")
     p.add_argument("--seed", type=int, default=0, help="image i is degraded with seed (SEED, i) (default 0)")
+    p.add_argument("--config", metavar="YAML", default=None,
+                   help="blind ranges as a YAML/JSON mapping of BlindDegradation fields, e.g. "
+                        "'jpeg_quality: [60, 90]' (default: the built-in ranges)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in OUT_DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -48,8 +51,20 @@ def run(args: argparse.Namespace) -> int:
         existing = [p for p in (report, out / "hr", out / "lr") if p.exists() and (p.is_file() or any(p.iterdir()))]
         if existing:
             raise ConfigError(f"{existing[0]}: output exists; pass --overwrite to replace it")
+    blind_config = None
+    if args.config is not None:
+        import yaml
+
+        try:
+            blind_config = yaml.safe_load(Path(args.config).read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{args.config}: cannot read the degradation config ({err})") from None
+        if not isinstance(blind_config, dict):
+            raise ConfigError(f"{args.config}: expected a mapping of BlindDegradation fields")
+        if args.mode != "blind":
+            raise ConfigError("--config sets the blind ranges; it has no effect with --mode clean")
     ds = FaceDataset(args.input, split=args.split, hr_size=args.hr_size, scale=args.scale, degradation=args.mode,
-                     train=False, seed=args.seed, preload=False)
+                     blind_config=blind_config, train=False, seed=args.seed, preload=False)
 
     images: dict[str, dict] = {}
     failed: list[str] = []

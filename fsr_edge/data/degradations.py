@@ -89,6 +89,12 @@ class BlindDegradation:
 
     @classmethod
     def from_dict(cls, d: dict) -> "BlindDegradation":
+        """From a YAML/JSON mapping (lists become ranges); unknown keys are a ConfigError, not silently dropped."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"blind degradation config: unknown key(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(known))})")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
