@@ -24,7 +24,7 @@ from fsr_edge.errors import ConfigError
 from fsr_edge.training.checkpoint import (CheckpointManager, check_output_dir, load_training_state,
                                           save_training_state)
 from fsr_edge.training.config import instantiate
-from fsr_edge.training.distributed import any_rank, barrier, init_distributed, shutdown
+from fsr_edge.training.distributed import any_rank, assert_in_sync, barrier, init_distributed, shutdown
 from fsr_edge.training.logs import MetricsLog
 
 DEFAULTS: dict[str, Any] = {
@@ -183,6 +183,7 @@ def main(cfg: dict[str, Any]) -> dict[str, Any]:
             if step >= cfg["max_steps"] or stop_early:
                 break
     bar.close()
+    assert_in_sync(model, dist_info)
 
     summary = {"steps": step, "best_val_psnr": best_psnr, "output_dir": str(out), "stopped_early": stop_early,
                "wall_s": time.monotonic() - started, "rank": dist_info.rank}

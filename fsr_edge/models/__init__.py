@@ -2,7 +2,7 @@
 
 from ._registry import (PretrainedSpec, create_model, list_models, load_model, pretrained_spec, read_metadata,
                         register_model, register_pretrained, save_model)
-from . import bicubic, edge, fsrcnn  # noqa: F401  (importing registers the builders)
+from . import bicubic, edge, fsrcnn, mskd, pisr  # noqa: F401  (importing registers the builders)
 from .bicubic import Bicubic
 from .edge import EdgeSR
 from .fsrcnn import FSRCNN

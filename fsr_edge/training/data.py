@@ -9,17 +9,22 @@ from torch.utils.data import Dataset
 
 
 class RandomCrop(Dataset):
-    """Crop every ``*_face``/``lr_*`` tensor of an item at one random place, aligned across scales.
+    """Train on aligned random crops: every image tensor of an item is cropped at one place, aligned across scales.
 
     ``hr_crop`` is the HR crop side; LR-sized tensors (side = HR side / scale) are cropped at the matching
-    ``hr_crop // scale`` window. Landmarks and other non-image entries are dropped: they no longer fit the crop.
-    The position depends only on (seed, epoch, index), so resume and DDP sharding see the same crops.
+    ``hr_crop // scale`` window. With ``degradation`` ("clean", "blind", "mix"), ``lr_face`` and ``lr_clean`` are
+    instead remade from the HR crop with ``fsr_edge.data``'s degradation (seeded by (seed, epoch, index)): the
+    blur then runs on the crop, not the whole face, which makes data preparation several times cheaper (wrap a
+    ``FaceDataset(degradation="clean", crop=None)`` for that). Landmarks and other non-image entries are dropped.
+    Everything depends only on (seed, epoch, index), so resume and DDP sharding see the same crops.
     """
 
-    def __init__(self, dataset: Dataset, *, hr_crop: int, scale: int, seed: int = 0):
+    def __init__(self, dataset: Dataset, *, hr_crop: int, scale: int, seed: int = 0, degradation: str | None = None,
+                 p_blind: float = 0.5):
         if hr_crop % scale:
             raise ValueError(f"hr_crop {hr_crop} must be a multiple of scale {scale}")
         self.dataset, self.hr_crop, self.scale, self.seed, self.epoch = dataset, hr_crop, scale, seed, 0
+        self.degradation, self.p_blind = degradation, p_blind
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -33,7 +38,8 @@ class RandomCrop(Dataset):
         item = self.dataset[index]
         hr_side = item["hr_face"].shape[-1]
         lr_crop, lr_side = self.hr_crop // self.scale, hr_side // self.scale
-        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF)
+        item_seed = (self.seed, self.epoch, index)
+        g = torch.Generator().manual_seed(hash(item_seed) & 0x7FFF_FFFF_FFFF)
         top, left = (int(v) for v in torch.randint(0, lr_side - lr_crop + 1, (2,), generator=g))
         out = {}
         for key, value in item.items():
@@ -41,9 +47,16 @@ class RandomCrop(Dataset):
                 continue
             if value.shape[-1] == hr_side:
                 s = self.scale
-                out[key] = value[:, top * s:(top + lr_crop) * s, left * s:(left + lr_crop) * s]
+                out[key] = value[:, top * s:(top + lr_crop) * s, left * s:(left + lr_crop) * s].contiguous()
             elif value.shape[-1] == lr_side:
-                out[key] = value[:, top:top + lr_crop, left:left + lr_crop]
+                out[key] = value[:, top:top + lr_crop, left:left + lr_crop].contiguous()
+        if self.degradation is not None:
+            from ..data import apply_degradation, bicubic_downsample, sample_degradation
+
+            params = sample_degradation(scale=self.scale, mode=self.degradation, seed=(*item_seed, 7),
+                                        p_blind=self.p_blind)
+            out["lr_clean"] = bicubic_downsample(out["hr_face"], self.scale)
+            out["lr_face"] = out["lr_clean"] if params.mode == "clean" else apply_degradation(out["hr_face"], params)
         return out
 
 
@@ -71,3 +84,24 @@ class SyntheticPairs(Dataset):
         g_noise = torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF)
         lr_face = (lr_clean + self.noise * torch.randn(lr_clean.shape, generator=g_noise)).clamp(0, 1)
         return {"hr_face": hr_face, "lr_face": lr_face, "lr_clean": lr_clean}
+
+
+class Repeat(Dataset):
+    """``times`` passes over ``dataset`` per loop epoch, each pass a distinct inner epoch (fresh crops, flips,
+    degradations): on a small face set (180 train faces) an epoch is a few steps, and the loop's per-epoch
+    DataLoader (worker start-up) would otherwise dominate a fast GPU step. Deterministic per (epoch, index)."""
+
+    def __init__(self, dataset: Dataset, *, times: int):
+        self.dataset, self.times, self.epoch = dataset, int(times), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.times * len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        n = len(self.dataset)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(self.epoch * self.times + index // n)
+        return self.dataset[index % n]

@@ -56,6 +56,19 @@ def broadcast_float(value: float, info: DistInfo) -> float:
     return float(t.item())
 
 
+def assert_in_sync(module: torch.nn.Module, info: DistInfo) -> None:
+    """Every rank must hold rank 0's exact weights at the end (a broken DDP wrap would silently diverge)."""
+    if not info.enabled:
+        return
+    differs = 0.0
+    for tensor in module.state_dict().values():
+        reference = tensor.detach().clone()
+        dist.broadcast(reference, src=0)
+        differs = max(differs, float(not torch.equal(reference, tensor)))
+    if any_rank(differs > 0, info):
+        raise RuntimeError(f"rank {info.rank}: model weights differ between DDP ranks after training")
+
+
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -1,0 +1,103 @@
+"""PISR (Lee et al., ECCV 2020): a teacher that sees the HR face, distilled into an FSRCNN-sized student.
+
+Teacher: encoder G^T (4 conv + PReLU; the 2nd conv strided by the scale) compresses the HR face to an
+LR-sized 3-channel map, decoder F^T (FSRCNN, same structure as the student) reconstructs HR from it.
+Student: exactly the decoder's structure, fed the real LR face. The distillation head (mu, b) lives in the
+training method (``fsr_edge.training.pisr``), never in the shipped student.
+
+Builders: ``pisr_student_x4/x8`` (the student and the w/o-KD baselines), ``pisr_teacher_x4/x8``.
+Bundled names: ``pisr-x4``, ``pisr-x8`` (students), ``pisr-teacher-x4/x8``, ``fsrcnn-nokd-x4/x8`` (same
+architecture trained without distillation from random init), when their weights are in ``weights/``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ._registry import WEIGHTS_DIR, register_model, register_pretrained
+from .fsrcnn import FSRCNN
+
+# The student/decoder shape: FSRCNN's (d=56, m=4) with a wider mapping (s=24 rather than 12: more capacity for
+# faces at almost no cost) and a pixel-shuffle output with a bilinear skip (trains faster than the deconv).
+STUDENT_SHAPE = dict(d=56, s=24, m=4, upsampler="pixelshuffle", skip=True)
+
+
+class PISREncoder(nn.Module):
+    """G^T: (B, 3, H, W) HR face -> (B, 3, H/scale, W/scale) "compressed" map trained to look like the clean LR face."""
+
+    def __init__(self, scale: int, *, hr_channels: int = 16, lr_channels: int = 64):
+        super().__init__()
+        self.scale = scale
+        # Only the first conv runs at HR resolution, so it stays narrow; the strided conv sees one scale x scale
+        # patch per LR pixel (a learned, content-aware downsampler).
+        self.body = nn.Sequential(
+            nn.Conv2d(3, hr_channels, 3, padding=1), nn.PReLU(hr_channels),
+            nn.Conv2d(hr_channels, lr_channels, scale, stride=scale), nn.PReLU(lr_channels),
+            nn.Conv2d(lr_channels, lr_channels, 3, padding=1), nn.PReLU(lr_channels),
+            nn.Conv2d(lr_channels, 3, 3, padding=1),
+        )
+
+    def forward(self, hr_face: Tensor) -> Tensor:
+        return self.body(hr_face)
+
+
+class PISRTeacher(nn.Module):
+    """Autoencoder with privileged information: ``sr_face = teacher(hr_face)`` (it SEES the HR face).
+
+    ``forward_features(hr_face) -> (sr_face, feats, compressed)``: the decoder's features (same indices as the
+    student's ``forward_features``) and the encoder's LR-sized map.
+    """
+
+    def __init__(self, scale: int, *, lr_size: int | None = None, hr_channels: int = 16, lr_channels: int = 64,
+                 **decoder_kw):
+        super().__init__()
+        self.scale, self.lr_size = scale, lr_size or 256 // scale
+        self.encoder = PISREncoder(scale, hr_channels=hr_channels, lr_channels=lr_channels)
+        self.decoder = FSRCNN(scale, lr_size=self.lr_size, **{**STUDENT_SHAPE, **decoder_kw})
+
+    def forward_features(self, hr_face: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
+        compressed = self.encoder(hr_face)
+        sr_face, feats = self.decoder.forward_features(compressed)
+        return sr_face, feats, compressed
+
+    def forward(self, hr_face: Tensor) -> Tensor:
+        return self.forward_features(hr_face)[0]
+
+
+@register_model
+def pisr_student_x4(**kw) -> FSRCNN:
+    return FSRCNN(scale=4, **{**STUDENT_SHAPE, **kw})
+
+
+@register_model
+def pisr_student_x8(**kw) -> FSRCNN:
+    return FSRCNN(scale=8, **{**STUDENT_SHAPE, **kw})
+
+
+@register_model
+def pisr_teacher_x4(**kw) -> PISRTeacher:
+    return PISRTeacher(scale=4, **kw)
+
+
+@register_model
+def pisr_teacher_x8(**kw) -> PISRTeacher:
+    return PISRTeacher(scale=8, **kw)
+
+
+def _register_bundled() -> None:
+    """Register the bundled names whose weights ship in this install (trained by recipes/pisr_*.yaml)."""
+    for scale in (4, 8):
+        bundled = {
+            f"pisr-x{scale}": (f"pisr_student_x{scale}", f"pisr_x{scale}.safetensors",
+                               f"PISR student x{scale} (FSRCNN-sized, distilled from the HR-seeing teacher)"),
+            f"pisr-teacher-x{scale}": (f"pisr_teacher_x{scale}", f"pisr_teacher_x{scale}.safetensors",
+                                       f"PISR teacher x{scale}: autoencoder whose INPUT IS THE HR FACE (training only)"),
+            f"fsrcnn-nokd-x{scale}": (f"pisr_student_x{scale}", f"pisr_nokd_x{scale}.safetensors",
+                                      f"w/o-KD baseline x{scale}: the PISR student's architecture trained with L1 only"),
+        }
+        for name, (arch, weights, description) in bundled.items():
+            if (WEIGHTS_DIR / weights).exists():
+                register_pretrained(name, arch=arch, weights=weights, description=description)
+
+
+_register_bundled()
