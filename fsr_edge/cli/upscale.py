@@ -81,15 +81,14 @@ def run(args: argparse.Namespace) -> int:
 def _upscale_file(path, target, model, args: argparse.Namespace) -> str | None:
     """Read, upscale and write one file; returns a warning line or None. Raises FsrEdgeError for this file."""
     from ..errors import ImageError
-    from ..faces import bicubic_upscale, check_upscaled_size, upscale_aligned, upscale_photo
+    from ..faces import bicubic_upscale, upscale_aligned, upscale_photo
     from ..io import read_image, write_png
 
     if target.exists() and not args.overwrite:  # before any work: the batch may be long
         raise ImageError(f"{path}: output {target} exists; pass --overwrite to replace it")
     image = read_image(path)
     note = None
-    if args.aligned:
-        check_upscaled_size(*image.rgb.shape[:2], model.scale, name=str(path))
+    if args.aligned:  # the crop must be lr_size square, so its output is always small
         sr = upscale_aligned(image.rgb, model, name=str(path))
         alpha = None if image.alpha is None else bicubic_upscale(image.alpha[..., None], model.scale)[..., 0]
     else:
