@@ -210,3 +210,31 @@ def test_reports_from_several_machines_merge(tiny_report, tmp_path):
     assert len(merged["machines"]) == 2
     with pytest.raises(FsrEdgeError, match="no bench.json"):
         merge_reports([tmp_path / "nowhere"], tmp_path / "m2")
+
+
+def test_android_runner_parses_executor_runner_and_writes_the_same_fields(tmp_path):
+    """The adb path needs a phone (not here); its parsing and its bench.json rows are checked on real log lines."""
+    from fsr_edge.bench.android import android_row, parse_executor_runner, parse_max_rss_mb
+    from fsr_edge.bench.report import load_bench, write_report
+
+    log = ("I 00:00:00.035 executorch:executor_runner.cpp:250] Model file s.pte is loaded.\n"
+           "I 00:00:01.201 executorch:executor_runner.cpp:409] Model executed successfully 50 time(s) in 123.500000 ms.\n")
+    run = parse_executor_runner(log)
+    assert run == {"executions": 50, "total_ms": 123.5, "mean_ms": 2.47}
+    assert parse_executor_runner("Execution of method forward failed") is None
+    assert parse_max_rss_mb("Real 1.2s\nMax RSS 20480KiB\n") == 20.0
+    runs = [run, {**run, "mean_ms": 2.5}, {**run, "mean_ms": 2.6}]
+    row = android_row({"id": "executorch-int8", "precision": "int8", "macs": 10**8}, runs, rss_mb=[20.0], threads=4,
+                      first_ms=9.0, golden_psnr_db=80.0)
+    assert row["status"] == "measured" and row["latency"]["p50_ms"] == 2.5 and row["latency"]["iterations"] == 150
+    assert "per-run means" in row["latency"]["stop_reason"]
+    assert android_row({"id": "x"}, [], rss_mb=[], threads=4, first_ms=None)["status"] == "failed"
+    report = {"fsr_edge_version": "t", "created_at": "now", "dist": "d", "manifest_model": {"name": "m"},
+              "machine": {"hostname": "android:Pixel", "cpu_model": "Tensor", "usable_cpus": None, "isa": [],
+                          "platform": "Android 15"},
+              "threads": 4, "peaks": {"measured": {"gflops": None, "how": "-"}, "theoretical": {"gflops": None, "how": "-"}},
+              "eval_set": {"source": "-", "images": 0}, "teacher": None, "rows": [row],
+              "ratios": {"status": "not measured", "reason": "phone"}, "crosschecks": [], "photo_pipeline": None}
+    write_report(report, tmp_path)
+    assert load_bench(tmp_path)["rows"][0]["latency"]["p50_ms"] == 2.5
+    assert "| executorch-int8-android | executorch | int8 |" in (tmp_path / "report.md").read_text()

@@ -294,11 +294,13 @@ def ratios(rows: list[dict]) -> dict:
 
 def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = DEFAULT_TEACHER,
                data: str | Path | None = None, options: BenchOptions = BenchOptions(),
-               progress: Callable[[str], None] | None = print) -> dict:
+               progress: Callable[[str], None] | None = print, notes: list[str] = (),
+               dist_label: str | None = None) -> dict:
     """Benchmark DIST's artifacts (and the teacher) and write ``out_dir/{bench.json, report.md, *.png}``.
 
     Returns the bench.json content. ``teacher=None`` or a teacher that is not registered gives a report whose
-    teacher row and ratios say "not measured" (never a stand-in).
+    teacher row and ratios say "not measured" (never a stand-in). ``notes`` go to the report's header;
+    ``dist_label`` is how the report names DIST (default: its absolute path).
     """
     from tqdm import tqdm
 
@@ -371,6 +373,8 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
         say(f"[bench] cross-check {row['id']} with benchmark_app -t {options.crosscheck_s:g}")
         tool = openvino_benchmark_app(_runnable_file(dist / row["file"], "openvino"), threads=threads,
                                       seconds=options.crosscheck_s, precision=row.get("precision"))
+        if "command" in tool:
+            tool["command"] = tool["command"].replace(str(dist) + "/", "")  # artifact paths relative to DIST
         entry = {"id": row["id"], **tool}
         if "median_ms" in tool:
             entry.update(agreement(row["latency"]["p50_ms"], tool["median_ms"]))
@@ -391,13 +395,13 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
         photo = time_photo_pipeline(
             best["model"] if best and best["runtime"] == "pytorch" else None, threads=threads,
             raw_dir=_raw_photos_dir(data), iterations=3 if options.time_cap_s < 4 else 5,
-            runtime=best["runtime"] if best else "pytorch", lr_size=lr,
+            runtime=best["runtime"] if best else "pytorch", lr_size=lr, scale=scale,
             path=str(_runnable_file(dist / best["file"], best["runtime"])) if best and best.get("file") else None,
             precision=best["precision"] if best else "fp32")
 
     report = {
         "fsr_edge_version": __version__, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "dist": str(dist.resolve()), "manifest_model": model, "manifest_created_at": manifest.get("created_at"),
+        "dist": dist_label or str(dist.resolve()), "notes": list(notes), "manifest_model": model, "manifest_created_at": manifest.get("created_at"),
         "machine": info, "threads": threads, "peaks": peaks,
         "settings": {k: getattr(options, k) for k in options.__dataclass_fields__},
         "eval_set": {"source": eval_set.source, "images": len(eval_set.names)},

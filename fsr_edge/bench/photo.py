@@ -2,8 +2,9 @@
 
 The photos are 1920x1080 canvases built from real photos (``raw_dir``: the face set's unaligned photos;
 without it ``skimage.data.astronaut()``): one with a single face, one with six (a 3x2 grid). Each face is
-FFHQ-aligned to the model's LR input (e.g. 32x32), upscaled by the model, and blended back into the 1080p photo
-through the inverse alignment (the photo keeps its size: in-place face restoration, the app's use).
+FFHQ-aligned and brought to the model's LR input (e.g. 32x32) exactly as ``fsr-edge upscale`` does, upscaled by
+the model, and blended back into the 1080p photo through the inverse alignment: the photo keeps its size
+(in-place face restoration, the app's use; x8 of a whole 1080p photo would be 132 MP).
 
 Cold = a fresh process: load the face detector + landmark models and the SR model, then the first photo.
 Warm = the same photo again in that process (median of ``iterations``). Runs in its own process so "cold" is
@@ -57,24 +58,26 @@ def make_photos(raw_dir: str | Path | None) -> dict[str, np.ndarray]:
     return {"1 face": one, "6 faces": many}
 
 
-def _restore_photo(photo: np.ndarray, infer, lr_size: int) -> tuple[np.ndarray, dict, int]:
-    from ..faces import align_face, detect_faces, paste_face
+def _restore_photo(photo: np.ndarray, infer, lr_size: int, scale: int) -> tuple[np.ndarray, dict, int]:
+    """The app's loop, stage by stage, with fsr_edge.faces' own steps (the ones ``fsr-edge upscale`` uses)."""
+    from ..faces import detect_faces, lr_face_from_photo, paste_face
 
     stages = {}
     t0 = time.perf_counter()
     faces = detect_faces(photo)
     stages["detect"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    aligned = [align_face(photo, f.landmarks68, size=lr_size) for f in faces]
+    pairs = [lr_face_from_photo(photo, f.landmarks68, lr_size=lr_size, scale=scale) for f in faces]
     stages["align"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    restored = [infer(np.ascontiguousarray(a.crop.transpose(2, 0, 1)[None], dtype=np.float32))[0].transpose(1, 2, 0)
-                for a in aligned]
+    sr_faces = [infer(np.ascontiguousarray(lr_face.numpy()[None], dtype=np.float32))[0] for _, lr_face in pairs]
     stages["upscale"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = photo
-    for a, sr_face in zip(aligned, restored):
-        out = paste_face(out, np.clip(sr_face, 0, 1), a.matrix, scale=1, crop_size=lr_size)
+    out = photo.copy()
+    for (aligned, _), sr_face in zip(pairs, sr_faces):
+        # the HR-size aligned crop and the SR face have the same size: paste at the photo's own scale
+        paste_face(out, np.clip(sr_face.transpose(1, 2, 0), 0, 1), aligned.matrix, scale=1, crop_size=aligned.size,
+                   inplace=True)
     stages["paste"] = time.perf_counter() - t0
     return out, stages, len(faces)
 
@@ -91,12 +94,12 @@ def _run(spec: dict) -> dict:
     t_imports = time.perf_counter() - t_start
     t0 = time.perf_counter()
     infer, info = _worker._LOADERS[spec["runtime"]](spec)  # dlib's models load inside the first detect
-    _, cold_stages, n_faces = _restore_photo(photo, infer, spec["lr_size"])
+    _, cold_stages, n_faces = _restore_photo(photo, infer, spec["lr_size"], spec["scale"])
     cold = time.perf_counter() - t0
     warm, warm_stages = [], []
     for _ in range(spec["iterations"]):
         t0 = time.perf_counter()
-        _, st, _ = _restore_photo(photo, infer, spec["lr_size"])
+        _, st, _ = _restore_photo(photo, infer, spec["lr_size"], spec["scale"])
         warm.append(time.perf_counter() - t0)
         warm_stages.append(st)
     med = int(np.argsort(warm)[len(warm) // 2])
@@ -107,7 +110,7 @@ def _run(spec: dict) -> dict:
 
 def time_photo_pipeline(model: str | None, *, threads: int, raw_dir: str | Path | None, iterations: int = 5,
                         runtime: str = "pytorch", path: str | None = None, precision: str = "fp32",
-                        lr_size: int = 32, timeout_s: float = 600) -> dict:
+                        lr_size: int = 32, scale: int = 8, timeout_s: float = 600) -> dict:
     """Run the photo pipeline in a fresh process; returns its timings or {"status": "not measured", "reason"}."""
     import importlib.util
 
@@ -116,7 +119,7 @@ def time_photo_pipeline(model: str | None, *, threads: int, raw_dir: str | Path 
     if not model and not path:
         return {"status": "not measured", "reason": "no model to upscale with"}
     spec = {"model": model, "path": path, "runtime": runtime, "threads": threads, "iterations": iterations,
-            "raw_dir": str(raw_dir) if raw_dir else None, "lr_size": lr_size, "precision": precision, "device": "cpu"}
+            "raw_dir": str(raw_dir) if raw_dir else None, "lr_size": lr_size, "scale": scale, "precision": precision, "device": "cpu"}
     cases = []
     for case in ("1 face", "6 faces"):  # each in a fresh process, so each "cold" is really cold
         res = _run_fresh({**spec, "case": case}, threads=threads, timeout_s=timeout_s)
@@ -126,8 +129,9 @@ def time_photo_pipeline(model: str | None, *, threads: int, raw_dir: str | Path 
     return {"status": "measured", "model": model or path, "runtime": runtime, "precision": precision, "threads": threads,
             "cases": cases,
             "how": ("1920x1080 canvases of real photos (" + ("the face set's raw photos" if raw_dir else "skimage astronaut")
-                    + "); dlib HOG detection on an 800 px copy + 68 landmarks at full size, FFHQ alignment to "
-                    f"{lr_size}x{lr_size}, {runtime} upscale per face, soft-mask paste-back into the 1080p photo (it keeps "
+                    + "); dlib HOG detection on an 800 px copy + 68 landmarks at full size, FFHQ alignment at "
+                    f"{lr_size * scale} px then bicubic /{scale} to {lr_size}x{lr_size} (fsr_edge.faces.lr_face_from_photo), "
+                    f"{runtime} upscale per face, soft-mask paste-back into the 1080p photo (it keeps "
                     "its size). Cold = first photo in a fresh process incl. detector, landmark and SR model loads "
                     f"(Python imports not included); warm = median of {iterations} repeats in that process.")}
 

@@ -66,7 +66,7 @@ def summary_lines(report: dict) -> list[str]:
                      f"{best['latency']['p50_ms']:.3f} ms at {report['threads']} threads, "
                      f"{_fmt(best.get('gflops_achieved'), '.1f')} GFLOP/s = "
                      f"{_fmt(frac * 100 if frac is not None else None, '.0f')}% of this machine's measured fp32 GEMM peak "
-                     f"({report['peaks']['measured']['gflops']:.1f} GFLOP/s)"
+                     f"({_fmt(report['peaks']['measured']['gflops'], '.1f')} GFLOP/s)"
                      + (f", {best['quality']['psnr_db']:.2f} dB PSNR" if best.get("quality") else "") + ".")
     else:
         lines.append("No student artifact was measured.")
@@ -97,11 +97,12 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
             f"ISA {', '.join(m['isa']) or '-'}, {m['platform']}, GPU: {(m.get('gpu') or {}).get('name', 'none')}; "
             f"1-min load average at start {_fmt(m.get('load_avg_1m'), '.1f')} (other work on the machine slows every row alike)",
             f"- Threads: {report['threads']} for every runtime (set explicitly in each)",
-            f"- Peak fp32 compute: measured {peaks['measured']['gflops']:.1f} GFLOP/s ({peaks['measured']['how']}); "
+            f"- Peak fp32 compute: measured {_fmt(peaks['measured']['gflops'], '.1f')} GFLOP/s ({peaks['measured']['how']}); "
             f"theoretical {_fmt(peaks['theoretical']['gflops'], '.1f')} GFLOP/s ({peaks['theoretical']['how']}). "
             "Fractions of peak below use the measured one.",
             f"- Quality set: {report['eval_set']['source']}",
-            f"- Teacher: {report['teacher'] or 'not available in this build'}", ""]
+            f"- Teacher: {report['teacher'] or 'not available in this build'}"]
+    out += [f"- Note: {n}" for n in report.get("notes", [])] + [""]
     out += ["## Summary", ""] + [f"- {line}" for line in summary_lines(report)] + [""]
 
     out += ["## Latency, memory and efficiency", "",
@@ -119,9 +120,10 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
         gpu = f" (GPU {r['gpu_peak_mb']:.0f})" if r.get("gpu_peak_mb") is not None else ""
         out.append(f"| {r['id']} | {r['runtime']} | {r['precision']} | {r.get('device', 'cpu')} | measured"
                    + (f" (verification {r['verification']})" if r.get("verification") not in (None, "passed") else "")
-                   + f" | {r['load_s']:.3f} | {r['first_inference_ms']:.2f} | **{lat['p50_ms']:.3f}** | {lat['p90_ms']:.3f} | "
-                   f"{lat['p99_ms']:.3f} | {lat['mean_ms']:.3f} | {lat['iterations']} | {r['peak_rss_mb']:.0f}{gpu} | "
-                   f"{r['peak_rss_delta_mb']:.0f} | {_size(r.get('size_bytes'))} | {_human(r.get('params'))} | "
+                   + f" | {_fmt(r.get('load_s'), '.3f')} | {_fmt(r.get('first_inference_ms'))} | **{lat['p50_ms']:.3f}** | "
+                   f"{_fmt(lat.get('p90_ms'), '.3f')} | {_fmt(lat.get('p99_ms'), '.3f')} | {_fmt(lat.get('mean_ms'), '.3f')} | "
+                   f"{lat.get('iterations', '-')} | {_fmt(r.get('peak_rss_mb'), '.0f')}{gpu} | "
+                   f"{_fmt(r.get('peak_rss_delta_mb'), '.0f')} | {_size(r.get('size_bytes'))} | {_human(r.get('params'))} | "
                    f"{_human(r.get('macs'))} | {_fmt(r.get('gflops_achieved'), '.1f')} | "
                    f"{_fmt(frac * 100 if frac is not None else None, '.0f')} | {_fmt(q.get('psnr_db'))} | {_fmt(q.get('ssim'), '.4f')} |")
     out += ["", "Stop rule per row (adaptive unless `--iterations`): "
@@ -332,7 +334,7 @@ def merge_reports(paths: list[str | Path], out_dir: str | Path) -> Path:
 
     md = ["# fsr_edge benchmark comparison across machines", ""]
     md += [f"- M{i + 1}: {label} — {r['created_at']}, model {r['manifest_model'].get('name')}, "
-           f"measured peak {r['peaks']['measured']['gflops']:.1f} GFLOP/s" for i, (label, r) in enumerate(zip(labels, reports))]
+           f"measured peak {_fmt(r['peaks']['measured']['gflops'], '.1f')} GFLOP/s" for i, (label, r) in enumerate(zip(labels, reports))]
     md.append("")
     for title, key, spec in (("Median latency, ms", "p50_ms", ".3f"), ("Peak RSS, MB", "peak_rss_mb", ".0f"),
                              ("PSNR vs ground truth, dB", "psnr_db", ".2f")):
