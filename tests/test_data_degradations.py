@@ -39,6 +39,9 @@ def test_same_seed_same_bits_other_seed_differs():
     assert torch.equal(a, b)
     assert not torch.equal(a, degrade(hr_face, scale=8, mode="blind", seed=(3, 8)))
     assert not torch.equal(a, degrade(hr_face, scale=8, mode="blind", seed=(4, 7)))
+    # numpy's SeedSequence ignores trailing zeros; the seed's length must still tell these apart
+    assert not torch.equal(degrade(hr_face, scale=8, mode="blind", seed=5),
+                           degrade(hr_face, scale=8, mode="blind", seed=(5, 0)))
 
 
 def test_same_bits_whatever_the_thread_count():

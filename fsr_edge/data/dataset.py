@@ -28,8 +28,8 @@ from torch.utils.data import Dataset
 
 from ..errors import ConfigError, ImageError
 from ..io import list_images, read_image
-from .degradations import (BlindDegradation, DegradationMode, DegradationParams, _check_mode, apply_degradation,
-                           bicubic_downsample, resize_bicubic, sample_degradation)
+from .degradations import (BlindDegradation, DegradationMode, DegradationParams, _check_mode, _rng,
+                           apply_degradation, bicubic_downsample, resize_bicubic, sample_degradation)
 
 # iBUG 300-W 68-point mirror: index i of the flipped face is point FLIP_68[i] of the original (jaw reversed,
 # brows/eyes swapped left<->right with their order mirrored, nose wings swapped, mouth mirrored).
@@ -218,7 +218,7 @@ class FaceDataset(Dataset):
         pts = pts.copy()
         if self.train:
             # Stream 2 of the item's seed: independent of the degradation's streams 0 and 1.
-            rng = np.random.default_rng([*self.item_seed(index), 2])
+            rng = _rng(self.item_seed(index), 2)
             u_side, u_x, u_y, u_flip = rng.random(4)
             if self.crop is not None:
                 size = self.cache_size

@@ -124,11 +124,13 @@ class DegradationParams:
 
 def _rng(seed: Seed, stream: int) -> np.random.Generator:
     # Independent streams for the MIX decision (0) and the blind parameters (1), so a seed gives the same
-    # blind parameters whether the image was degraded in BLIND mode or picked as blind by MIX.
+    # blind parameters whether the image was degraded in BLIND mode or picked as blind by MIX; FaceDataset's
+    # crops and flips use stream 2.
+    # The stream and the tuple's length lead: SeedSequence ignores trailing zeros, so [s, 0] would equal [s].
     entropy = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
     if any(s < 0 for s in entropy):
         raise ConfigError(f"seed {seed}: seeds must be non-negative integers")
-    return np.random.default_rng(entropy + [stream])
+    return np.random.default_rng([stream, len(entropy), *entropy])
 
 
 def _check_mode(mode: DegradationMode | str) -> DegradationMode:
