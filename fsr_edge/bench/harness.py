@@ -125,11 +125,17 @@ def _model_facts(name: str, lr_size: int) -> dict:
     except Exception as err:  # a forward that leaves torch (e.g. a landmark detector) cannot be counted whole
         facts["macs"] = None
         facts["macs_note"] = f"not counted: {type(err).__name__}"
+    if getattr(model, "detect_landmarks", False):
+        facts["macs_note"] = "torch ops only: the dlib landmark step runs outside torch and is not counted"
     files = []
     if name in list_models(pretrained=True):
         spec = pretrained_spec(name)
         files = [WEIGHTS_DIR / spec.weights] if spec.weights else []
-        files += [WEIGHTS_DIR / f for f in getattr(model, "extra_files", ())]  # e.g. a teacher's dictionary
+        # files named in the builder's kwargs (e.g. the teacher's dictionary shards) are part of its size on disk
+        for value in spec.kwargs.values():
+            for v in (value if isinstance(value, (list, tuple)) else [value]):
+                if isinstance(v, str) and (WEIGHTS_DIR / v).is_file():
+                    files.append(WEIGHTS_DIR / v)
     elif Path(name).exists():
         files = [Path(name)]
     facts["size_bytes"] = sum(p.stat().st_size for p in files if p.exists())
