@@ -1,0 +1,87 @@
+"""`fsr-edge pipeline`, the main job: output-folder safety, the student/teacher resolution, and (where the export
+library is in the build) a real --quick run end to end."""
+
+from __future__ import annotations
+
+import json
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from fsr_edge.bench import main_job
+from fsr_edge.cli import main as cli_main
+from fsr_edge.errors import FsrEdgeError
+
+
+def test_refuses_a_foreign_non_empty_output_folder(tmp_path, capsys):
+    out = tmp_path / "dist"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine")
+    rc = cli_main(["pipeline", "-o", str(out), "--quick"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not empty and was not written by fsr-edge pipeline" in err and "--overwrite" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (out / "thesis.tex").read_text() == "mine"  # untouched
+
+
+def test_accepts_empty_missing_and_previous_pipeline_folders(tmp_path):
+    main_job.check_output_dir(tmp_path / "new", overwrite=False)
+    (tmp_path / "empty").mkdir()
+    main_job.check_output_dir(tmp_path / "empty", overwrite=False)
+    prev = tmp_path / "prev"
+    prev.mkdir()
+    (prev / main_job.MARKER).write_text("{}")
+    (prev / "manifest.json").write_text("{}")
+    main_job.check_output_dir(prev, overwrite=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FsrEdgeError, match="not a folder"):
+        main_job.check_output_dir(tmp_path / "file", overwrite=True)
+
+
+def test_publish_replaces_the_previous_output_in_one_rename(tmp_path):
+    out, work = tmp_path / "dist", tmp_path / ".dist.tmp"
+    out.mkdir()
+    (out / "old.onnx").write_text("old")
+    work.mkdir()
+    (work / "new.onnx").write_text("new")
+    main_job._publish(work, out)
+    assert sorted(p.name for p in out.iterdir()) == ["new.onnx"] and not work.exists()
+    assert not list(tmp_path.glob(".dist.old-*"))
+
+
+def test_student_resolution_never_silently_falls_back(monkeypatch):
+    import fsr_edge.models as models
+
+    assert main_job.resolve_student("my.safetensors") == ("my.safetensors", [])
+    monkeypatch.setattr(models, "list_models", lambda pretrained=False: ["bicubic-x8", main_job.FALLBACK_STUDENT])
+    name, notes = main_job.resolve_student(None)
+    assert name == main_job.FALLBACK_STUDENT and main_job.DEFAULT_STUDENT in notes[0]
+    monkeypatch.setattr(models, "list_models", lambda pretrained=False: ["bicubic-x8"])
+    with pytest.raises(FsrEdgeError, match="no bundled student"):
+        main_job.resolve_student(None)
+
+
+def _export_library_present() -> bool:
+    try:
+        from fsr_edge.exporters import export_all  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _export_library_present(), reason="fsr_edge.exporters.export_all is not in this build yet")
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_quick_pipeline_end_to_end(tmp_path):
+    out = tmp_path / "dist"
+    result = main_job.run_pipeline(out, quick=True, threads=1, photo_pipeline=False, say=lambda _m: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["artifacts"] and (out / main_job.MARKER).exists()
+    report = json.loads((out / "report" / "bench.json").read_text())
+    measured = [r for r in report["rows"] if r["status"] == "measured" and r["role"] == "student"]
+    assert any(r["runtime"] == "onnxruntime" for r in measured)
+    assert (out / "report" / "report.md").read_text().startswith("# fsr_edge benchmark")
+    assert result.report["rows"] == report["rows"]
+    # a second run may replace its own earlier output without --overwrite
+    main_job.check_output_dir(out, overwrite=False)
