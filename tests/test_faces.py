@@ -210,3 +210,17 @@ def test_missing_dlib_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "dlib", None)                  # import dlib -> ImportError
     with pytest.raises(FsrEdgeError, match=r"fsr_edge\[faces\]"):
         _dlib.require_dlib()
+
+
+def test_tiny_photos_detected_with_usable_landmarks(raw_photos, detections):
+    """The faces an x8 model is for are tiny: 40 px photos (faces ~25 px) are found and aligned well."""
+    for path in raw_photos[:4]:
+        photo, faces = detections[path.stem]
+        tiny = np.asarray(Image.open(path).convert("RGB").resize((40, 40), Image.LANCZOS))
+        found = detect_faces(tiny)
+        assert len(found) == 1, path.name
+        # reference: the full-resolution landmarks brought to 40 px (resize maps x -> (x + .5) * f - .5)
+        ref = (faces[0].landmarks68 + 0.5) * 40 / photo.shape[1] - 0.5
+        m = ffhq_matrix(ref, size=32)
+        err = np.linalg.norm(_warp.apply(m, found[0].landmarks68) - _warp.apply(m, ref), axis=1).mean()
+        assert err < 0.6, (path.name, err)    # in pixels of the model's 32 px input

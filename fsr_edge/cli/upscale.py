@@ -94,6 +94,12 @@ def _upscale_file(path, target, model, args: argparse.Namespace) -> str | None:
     else:
         result = upscale_photo(image.rgb, model, alpha=image.alpha, upsample=args.upsample, name=str(path))
         sr, alpha = result.rgb, result.alpha
+        # A face much larger than the model's input loses detail on the way through it; say so once per file.
+        big = [a.photo_size for a in result.aligned if a.photo_size > 2 * model.lr_size]
+        if big:
+            note = (f"{path}: {len(big)} face(s) up to {max(big):.0f} px across, seen by the model at "
+                    f"{model.lr_size} px: the restored face can hold less detail than the photo; downscale "
+                    "the photo first for this model")
         if not result.faces:
             if args.no_face == "fail":
                 raise ImageError(f"{path}: no face found (try --upsample 2 for small faces, or --no-face bicubic)")

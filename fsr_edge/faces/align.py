@@ -28,6 +28,11 @@ class AlignedFace:
     def size(self) -> int:
         return self.crop.shape[0]
 
+    @property
+    def photo_size(self) -> float:
+        """Side of the crop's square in photo pixels (> ``size``: the crop is a downscaled view of the face)."""
+        return self.size / math.sqrt(abs(np.linalg.det(np.asarray(self.matrix)[:, :2])))
+
 
 def ffhq_matrix(landmarks68: np.ndarray, *, size: int) -> np.ndarray:
     """2x3 photo -> crop matrix of the FFHQ alignment square for a ``size`` x ``size`` crop."""

@@ -38,38 +38,44 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr if arr.dtype == np.uint8 else to_uint(arr, 8))
 
 
-def detect_faces(rgb: np.ndarray, *, upsample: int = 1, max_side: int = 800,
+def detect_faces(rgb: np.ndarray, *, upsample: int = 1, max_side: int = 800, min_side: int = 400,
                  detector: Detector | str = Detector.HOG, min_score: float = 0.0) -> list[Face]:
     """All faces in ``rgb``, largest first, each with its 68 landmarks.
 
-    Detection runs on a copy downscaled so its long side is at most ``max_side`` (HOG cost grows with pixels,
-    and a face a detector can find at full size it finds at 800 px too), upsampled ``upsample`` times by
-    dlib's pyramid (each time halves the smallest findable face); boxes are mapped back to full size and the
-    landmarks are predicted on the full-resolution image, where they are most precise.
+    Detection runs on a working copy resized so its long side lies in [``min_side``, ``max_side``]: big
+    photos are shrunk (HOG cost grows with pixels, and a face findable at full size is findable at 800 px),
+    small ones are enlarged bicubically (HOG's smallest face is ~80 px; the faces an x8 model is for are
+    ~32 px). dlib's pyramid then upsamples ``upsample`` more times (each halves the smallest findable face).
+    Landmarks are predicted on the larger of the photo and the working copy, and mapped back.
     """
     detector = Detector(detector)
     img = to_uint8(rgb)
     h, w = img.shape[:2]
-    factor = min(1.0, max_side / max(h, w))
-    small = img
-    if factor < 1.0:
+    long_side = max(h, w)
+    factor = max_side / long_side if long_side > max_side else (min_side / long_side if long_side < min_side else 1.0)
+    work = img
+    if factor != 1.0:
         size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        small = np.asarray(Image.fromarray(img).resize(size, Image.BILINEAR))
-        fx, fy = w / size[0], h / size[1]
-    else:
-        fx = fy = 1.0
-    found: list[tuple[tuple[float, float, float, float], float]] = []
+        work = np.asarray(Image.fromarray(img).resize(size, Image.BICUBIC if factor > 1 else Image.BILINEAR))
+    fx, fy = work.shape[1] / w, work.shape[0] / h
     if detector is Detector.HOG:
-        rects, scores, _ = _dlib.model("hog").run(small, int(upsample), float(min_score))
+        rects, scores, _ = _dlib.model("hog").run(work, int(upsample), float(min_score))
         pairs = list(zip(rects, scores))
     else:
-        pairs = [(d.rect, d.confidence) for d in _dlib.model("cnn")(small, int(upsample)) if d.confidence >= min_score]
-    for rect, score in pairs:
-        # dlib rectangles are inclusive pixel ranges; as (x0, y0, x1, y1) edges they are [left, right + 1).
-        box = (rect.left() * fx, rect.top() * fy, (rect.right() + 1) * fx, (rect.bottom() + 1) * fy)
-        found.append((box, float(score)))
-    found.sort(key=lambda bs: -(bs[0][2] - bs[0][0]) * (bs[0][3] - bs[0][1]))
-    return [Face(box, score, landmarks68(img, box)) for box, score in found]
+        pairs = [(d.rect, d.confidence) for d in _dlib.model("cnn")(work, int(upsample)) if d.confidence >= min_score]
+    # dlib rectangles are inclusive pixel ranges: as continuous edges they span [left, right + 1).
+    boxes = [((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(score)) for r, score in pairs]
+    faces = []
+    for (x0, y0, x1, y1), score in boxes:
+        box = (x0 / fx, y0 / fy, x1 / fx, y1 / fy)
+        if factor > 1.0:  # the enlarged copy holds more pixels of the face than the photo
+            pts = landmarks68(work, (x0, y0, x1, y1))
+            pts = (pts + 0.5) / [fx, fy] - 0.5
+        else:
+            pts = landmarks68(img, box)
+        faces.append(Face(box, score, pts))
+    faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return faces
 
 
 def landmarks68(rgb: np.ndarray, box: tuple[float, float, float, float] | np.ndarray) -> np.ndarray:

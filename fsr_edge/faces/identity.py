@@ -49,18 +49,20 @@ def identity_embedding(rgb: np.ndarray, *, landmarks68: np.ndarray | None = None
 
 def identity_similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two identity embeddings (1 = same direction)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1)
-    b = np.asarray(b, dtype=np.float64).reshape(-1)
-    if a.shape != b.shape:
-        raise ValueError(f"embeddings differ in shape: {a.shape} vs {b.shape}")
+    a, b = _pair(a, b)
     denom = np.linalg.norm(a) * np.linalg.norm(b)
     return float(a @ b / denom) if denom > 0 else 0.0
 
 
 def identity_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Euclidean distance of two dlib embeddings; dlib's own same-person threshold is 0.6."""
+    a, b = _pair(a, b)
+    return float(np.linalg.norm(a - b))
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=np.float64).reshape(-1)
     b = np.asarray(b, dtype=np.float64).reshape(-1)
     if a.shape != b.shape:
         raise ValueError(f"embeddings differ in shape: {a.shape} vs {b.shape}")
-    return float(np.linalg.norm(a - b))
+    return a, b
