@@ -1,0 +1,217 @@
+"""Python reference of the Android demo's pixel code, and the step that puts exported artifacts into the app.
+
+``android_demo/core`` (plain Kotlin, no Android dependency) implements the same functions; both are tested against
+the golden vectors of a real export, and the Kotlin unit tests read vectors this module writes. Every number the
+app needs (input size, layout, channel order, value range, PSNR threshold) comes from ``manifest.json``:
+
+    pixels   (H*W,) packed ARGB ints, row-major, as ``android.graphics.Bitmap.getPixels`` returns them
+    tensor   (1, 3, H, W) float32 NCHW, channels and value range as the artifact's ``io`` spec says
+
+Face alignment and paste-back have their Python reference in ``fsr_edge.faces`` (``ffhq_matrix``, ``align_face``,
+``face_mask``, ``paste_face``): the Kotlin ``FaceQuad``/``pasteCrop`` are tested against those, not against a copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bench import load_manifest, sha256_file
+from .errors import FsrEdgeError
+
+__all__ = ["ASSETS_DIR", "GoldenCheck", "argb_to_rgb", "check_golden", "executorch_artifacts", "install_artifacts",
+           "load_manifest", "postprocess", "preprocess_argb", "psnr_db", "read_golden", "rgb_to_argb"]
+
+# Where the app's build packs its assets, relative to android_demo/.
+ASSETS_DIR = Path("app/src/main/assets")
+MANIFEST_NAME = "manifest.json"
+_EXECUTORCH = "executorch"
+_SHIFTS = {"RGB": (16, 8, 0), "BGR": (0, 8, 16)}
+
+
+# ---------------------------------------------------------------------------------------------------- contract
+def executorch_artifacts(manifest: Mapping) -> list[dict]:
+    """The artifacts the Android app can run (ExecuTorch programs), in manifest order."""
+    return [a for a in manifest.get("artifacts", []) if a.get("target") == _EXECUTORCH]
+
+
+def _check_spec(spec: Mapping, width: int, height: int) -> None:
+    shape = list(spec["shape"])
+    if spec["dtype"] != "float32" or spec["layout"] != "NCHW" or spec["channel_order"] not in _SHIFTS:
+        raise FsrEdgeError(f"tensor spec {spec.get('name')}: the app handles float32 NCHW RGB/BGR, got "
+                           f"{spec['dtype']} {spec['layout']} {spec['channel_order']}")
+    if shape != [1, 3, height, width]:
+        raise FsrEdgeError(f"tensor spec {spec.get('name')}: shape {shape} does not match a {width}x{height} image")
+
+
+def _normalization(spec: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
+    norm = spec.get("normalization", "none")
+    if norm in (None, "none"):
+        return None
+    if isinstance(norm, Mapping):
+        return (np.asarray(norm["mean"], np.float32).reshape(3, 1, 1),
+                np.asarray(norm["std"], np.float32).reshape(3, 1, 1))
+    raise FsrEdgeError(f"tensor spec {spec.get('name')}: normalization {norm!r}: expected 'none' or {{mean, std}}")
+
+
+# ---------------------------------------------------------------------------------------------------- pixels
+def rgb_to_argb(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H*W,) int32 opaque ARGB, Android's packed layout."""
+    rgb = np.asarray(rgb, np.uint32)
+    argb = (np.uint32(0xFF) << 24) | (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return argb.reshape(-1).view(np.int32)
+
+
+def argb_to_rgb(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(H*W,) packed ARGB -> (H, W, 3) uint8 RGB (alpha dropped)."""
+    p = np.asarray(pixels).astype(np.int64).reshape(height, width) & 0xFFFFFFFF
+    return np.stack([(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF], axis=-1).astype(np.uint8)
+
+
+def preprocess_argb(pixels: np.ndarray, width: int, height: int, *, spec: Mapping) -> np.ndarray:
+    """ARGB pixels -> the input tensor the spec describes, (1, 3, H, W) float32.
+
+    Each 8-bit value c becomes ``c / 255 * (hi - lo) + lo`` in float32, in this operation order: the Kotlin
+    ``preprocessArgb`` does the same float32 operations, so the two agree bit for bit.
+    """
+    _check_spec(spec, width, height)
+    p = np.asarray(pixels).astype(np.int64).reshape(height, width) & 0xFFFFFFFF
+    lo, hi = (np.float32(v) for v in spec["value_range"])
+    chans = [((p >> s) & 0xFF).astype(np.float32) / np.float32(255) * (hi - lo) + lo
+             for s in _SHIFTS[spec["channel_order"]]]
+    tensor = np.stack(chans)[None]
+    norm = _normalization(spec)
+    if norm is not None:
+        tensor = (tensor - norm[0]) / norm[1]
+    return tensor.astype(np.float32, copy=False)
+
+
+def postprocess(tensor: np.ndarray, *, spec: Mapping) -> np.ndarray:
+    """Output tensor (1, 3, H, W) -> (H*W,) int32 opaque ARGB: value range to [0, 1], clamp, round half up."""
+    tensor = np.asarray(tensor, np.float32)
+    height, width = tensor.shape[-2:]
+    _check_spec(spec, width, height)
+    chans = tensor.reshape(3, height, width)
+    norm = _normalization(spec)
+    if norm is not None:
+        chans = chans * norm[1] + norm[0]
+    lo, hi = (np.float32(v) for v in spec["value_range"])
+    unit = np.clip((chans - lo) / (hi - lo), np.float32(0), np.float32(1))
+    q = np.floor(unit * np.float32(255) + np.float32(0.5)).astype(np.int64)
+    argb = np.int64(0xFF) << 24
+    for c, shift in enumerate(_SHIFTS[spec["channel_order"]]):
+        argb = argb | (q[c] << shift)
+    return argb.reshape(-1).astype(np.uint32).view(np.int32)
+
+
+def psnr_db(reference: np.ndarray, actual: np.ndarray, *, data_range: float) -> float:
+    """PSNR in dB (inf when identical), the same figure as the Kotlin ``psnrDb``."""
+    from skimage.metrics import mean_squared_error
+
+    mse = mean_squared_error(np.asarray(reference, np.float64), np.asarray(actual, np.float64))
+    return float("inf") if mse == 0 else float(10 * np.log10(data_range ** 2 / mse))
+
+
+# ---------------------------------------------------------------------------------------------------- golden
+def read_golden(artifact: Mapping, dist_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The artifact's golden input and output tensors, shaped as its io spec says (raw little-endian float32)."""
+    golden, io = artifact.get("golden"), artifact["io"]
+    if not golden:
+        raise FsrEdgeError(f"artifact {artifact['id']}: manifest has no golden vectors; re-export it")
+    arrays = []
+    for key in ("input", "output"):
+        path = Path(dist_dir) / golden[key]
+        shape = io[key]["shape"]
+        data = np.fromfile(path, dtype="<f4")
+        if data.size != int(np.prod(shape)):
+            raise FsrEdgeError(f"{path}: {data.size} floats, but io.{key} shape is {shape}")
+        arrays.append(data.reshape(shape))
+    return arrays[0], arrays[1]
+
+
+@dataclass(frozen=True)
+class GoldenCheck:
+    artifact_id: str
+    psnr_db: float
+    threshold_db: float
+    max_abs_error: float
+
+    @property
+    def passed(self) -> bool:
+        return self.psnr_db >= self.threshold_db
+
+
+def check_golden(manifest: Mapping, dist_dir: str | Path, *, artifact_id: str | None = None) -> list[GoldenCheck]:
+    """Runs each ExecuTorch artifact (or only ``artifact_id``) in ExecuTorch's Python runtime on its golden input
+    and compares with its golden output against the manifest's own PSNR threshold: what the app does at first launch.
+    """
+    import torch
+    from executorch.runtime import Runtime
+
+    runtime = Runtime.get()
+    checks = []
+    for art in executorch_artifacts(manifest):
+        if artifact_id is not None and art["id"] != artifact_id:
+            continue
+        golden_in, golden_out = read_golden(art, dist_dir)
+        method = runtime.load_program(Path(dist_dir) / art["file"]).load_method("forward")
+        actual = method.execute([torch.from_numpy(golden_in)])[0].numpy()
+        lo, hi = art["io"]["output"]["value_range"]
+        checks.append(GoldenCheck(art["id"], psnr_db(golden_out, actual, data_range=hi - lo),
+                                  float(art["verification"]["psnr_threshold_db"]),
+                                  float(np.abs(golden_out - actual).max())))
+    if artifact_id is not None and not checks:
+        raise FsrEdgeError(f"manifest has no executorch artifact {artifact_id!r}")
+    return checks
+
+
+# ---------------------------------------------------------------------------------------------------- install
+def _copy_atomic(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def install_artifacts(dist_dir: str | Path, android_dir: str | Path) -> list[Path]:
+    """Copies manifest.json, every ExecuTorch program and its golden vectors from an export into the app's assets.
+
+    Paths inside the manifest are relative to it, so each file keeps its relative path under
+    ``android_dir/app/src/main/assets/``. A program whose sha256 does not match the manifest is refused (a stale or
+    partial export). Returns the written files, manifest last (it is written after everything it points to).
+    """
+    dist_dir, android_dir = Path(dist_dir), Path(android_dir)
+    if not (android_dir / "app").is_dir():
+        raise FsrEdgeError(f"{android_dir}: not the android_demo folder (no app/ inside); pass the path to android_demo/")
+    manifest = load_manifest(dist_dir)
+    artifacts = executorch_artifacts(manifest)
+    if not artifacts:
+        raise FsrEdgeError(f"{dist_dir / MANIFEST_NAME}: no executorch artifact; export with --targets executorch")
+    assets = android_dir / ASSETS_DIR
+    written = []
+    for art in artifacts:
+        src = dist_dir / art["file"]
+        if not src.is_file():
+            raise FsrEdgeError(f"{src}: listed in the manifest as {art['id']} but missing; re-run the export")
+        if art.get("sha256") and sha256_file(src) != art["sha256"]:
+            raise FsrEdgeError(f"{src}: sha256 differs from the manifest; the export is stale or partial, re-run it")
+        rel_paths = [art["file"], *(art["golden"][k] for k in ("input", "output") if art.get("golden"))]
+        for rel in rel_paths:
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                raise FsrEdgeError(f"{dist_dir / MANIFEST_NAME}: path {rel!r} leaves the export folder; re-export")
+            _copy_atomic(dist_dir / rel, assets / rel)
+            written.append(assets / rel)
+    _copy_atomic(dist_dir / MANIFEST_NAME, assets / MANIFEST_NAME)
+    written.append(assets / MANIFEST_NAME)
+    return written
