@@ -156,8 +156,10 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
                 "| row | tool | tool median ms | harness p50 ms | gap | within 20% | note |", "|---|---|---|---|---|---|---|"]
         for c in report["crosschecks"]:
             if "median_ms" in c:
+                load = c.get("load_avg_1m") or {}
                 out.append(f"| {c['id']} | {c['tool']} | {c['median_ms']:.3f} | {c['harness_p50_ms']:.3f} | {c['gap']:+.1%} | "
-                           f"{'yes' if c['agrees'] else 'NO'} | `{c.get('command', '')}` |")
+                           f"{'yes' if c['agrees'] else 'NO'} | `{c.get('command', '')}`; 1-min load average "
+                           f"{_fmt(load.get('harness_row_end'), '.1f')} (harness) / {_fmt(load.get('tool_end'), '.1f')} (tool) |")
             else:
                 out.append(f"| {c['id']} | {c['tool']} | - | - | - | - | {c.get('error', '')} |")
         if any("agrees" in c and not c["agrees"] for c in report["crosschecks"]):
