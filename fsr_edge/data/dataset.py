@@ -157,6 +157,12 @@ class FaceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def __repr__(self) -> str:
+        mode = self.degradation.value + (f"(p_blind={self.p_blind})" if self.degradation is DegradationMode.MIX else "")
+        return (f"FaceDataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, hr_size={self.hr_size}, "
+                f"scale={self.scale}, degradation={mode}, train={self.train}, seed={self.seed}, crop={self.crop}, "
+                f"hflip={self.hflip})")
+
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation/degradation stream of this epoch (training only; evaluation ignores it)."""
         self.epoch = int(epoch)
