@@ -93,7 +93,9 @@ def _register_bundled() -> None:
             f"pisr-teacher-x{scale}": (f"pisr_teacher_x{scale}", f"pisr_teacher_x{scale}.safetensors",
                                        f"PISR teacher x{scale}: autoencoder whose INPUT IS THE HR FACE (training only)"),
             f"fsrcnn-nokd-x{scale}": (f"pisr_student_x{scale}", f"pisr_nokd_x{scale}.safetensors",
-                                      f"w/o-KD baseline x{scale}: the PISR student's architecture trained with L1 only"),
+                                      f"w/o-KD baseline x{scale}: the PISR student's architecture, L1 only, random init"),
+            f"pisr-nokd-decinit-x{scale}": (f"pisr_student_x{scale}", f"pisr_nokd_decinit_x{scale}.safetensors",
+                                            f"w/o-KD ablation x{scale}: initialised from the teacher's decoder, L1 only"),
         }
         for name, (arch, weights, description) in bundled.items():
             if (WEIGHTS_DIR / weights).exists():

@@ -1,0 +1,278 @@
+"""PISR report: bundle the trained weights (optional) and regenerate docs/results/pisr.md + the picture sheet.
+
+    python -m fsr_edge.recipes.report_pisr                         # evaluate the bundled pisr-* weights
+    python -m fsr_edge.recipes.report_pisr --bundle runs           # first copy runs/pisr_x*_*/best.safetensors in
+
+Val split of ../shared/data/faces, x4 and x8, clean (antialiased bicubic) and blind (eq. 8, seeded per image)
+LR faces: bicubic, the student w/o KD (random init), the w/o-KD ablation initialised from the teacher's
+decoder, the PISR student, and the teacher's own reconstruction (it SEES the HR face: not an SR result).
+Metrics from ``fsr_edge.metrics`` (8-bit quantised, no border crop): PSNR, SSIM, MS-SSIM (RGB), FD-VGG19.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FACES = REPO.parent / "shared" / "data" / "faces"
+# report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
+ROWS = {
+    "w/o KD (random init)": ("fsrcnn-nokd-x{s}", "pisr_nokd_x{s}", "pisr_x{s}_nokd"),
+    "w/o KD (decoder init)": ("pisr-nokd-decinit-x{s}", "pisr_nokd_decinit_x{s}", "pisr_x{s}_nokd_decinit"),
+    "PISR student": ("pisr-x{s}", "pisr_x{s}", "pisr_x{s}_student"),
+    "teacher (sees HR)": ("pisr-teacher-x{s}", "pisr_teacher_x{s}", "pisr_x{s}_teacher"),
+}
+METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19")
+
+
+class _TeacherInput(torch.utils.data.Dataset):
+    """The val set as the teacher sees it: its input is the HR face itself (privileged information)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        item = self.dataset[index]
+        return {"lr_face": item["hr_face"], "hr_face": item["hr_face"], "name": item["name"]}
+
+
+def bundle(runs: Path) -> list[str]:
+    """Copy each finished run's best weights (+ its training facts) into fsr_edge/models/weights/."""
+    from fsr_edge.models import read_metadata
+    from fsr_edge.models._registry import WEIGHTS_DIR
+
+    copied = []
+    for s in (4, 8):
+        for _, stem, run in ROWS.values():
+            run_dir = runs / run.format(s=s)
+            best = run_dir / "best.safetensors"
+            if not best.exists():
+                continue
+            shutil.copyfile(best, WEIGHTS_DIR / f"{stem.format(s=s)}.safetensors")
+            summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
+            import yaml
+
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+            facts = {"run": run.format(s=s), "best_step": int(read_metadata(best).get("fsr_edge.step", -1)),
+                     "steps": summary.get("steps"), "wall_s": summary.get("wall_s"),
+                     "best_val_psnr_clean_rgb": summary.get("best_val_psnr"), "config": cfg}
+            (WEIGHTS_DIR / f"{stem.format(s=s)}.json").write_text(json.dumps(facts, indent=1))
+            copied.append(stem.format(s=s))
+    return copied
+
+
+def evaluate(faces: Path, scales: tuple[int, ...], *, progress: bool) -> dict:
+    from fsr_edge.data import FaceDataset
+    from fsr_edge.metrics import evaluate_model
+    from fsr_edge.models import list_models, load_model
+    from fsr_edge.profile import count_macs, count_params
+
+    results: dict = {}
+    for s in scales:
+        models: dict[str, nn.Module] = {"bicubic": load_model(f"bicubic-x{s}")}
+        for row, (name, _, _) in ROWS.items():
+            if name.format(s=s) in list_models(pretrained=True):
+                models[row] = load_model(name.format(s=s))
+        for deg in ("clean", "blind"):
+            val = FaceDataset(faces, split="val", hr_size=256, scale=s, degradation=deg, train=False, progress=False)
+            for row, model in models.items():
+                teacher = row.startswith("teacher")
+                if teacher and deg == "blind":
+                    continue  # the teacher never sees LR: one row (clean HR input) says everything
+                data = _TeacherInput(val) if teacher else val
+                out = evaluate_model(model, data, metrics=METRICS, progress=progress, desc=f"x{s} {deg} {row}")
+                in_side = 256 if teacher else 256 // s
+                results.setdefault(f"x{s}", {}).setdefault(deg, {})[row] = {
+                    **{m: out["means"].get(m) for m in METRICS}, "params": count_params(model),
+                    "macs": count_macs(model, (1, 3, in_side, in_side)), "n_images": out["n_images"],
+                    "seconds": out["seconds"]}
+    return results
+
+
+def picture_sheet(faces: Path, path: Path, *, scale: int = 8, n_faces: int = 3) -> None:
+    """Rows of val faces; columns LR (nearest), bicubic, w/o KD, PISR, HR; the central 160x160 of each 256 face."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from fsr_edge.data import FaceDataset
+    from fsr_edge.models import list_models, load_model
+
+    val = FaceDataset(faces, split="val", hr_size=256, scale=scale, degradation="clean", train=False, progress=False)
+    columns = {"LR x8 (nearest)": None, "bicubic": load_model(f"bicubic-x{scale}")}
+    for label, name in (("w/o KD", f"fsrcnn-nokd-x{scale}"), ("PISR", f"pisr-x{scale}")):
+        if name in list_models(pretrained=True):
+            columns[label] = load_model(name)
+    columns["HR"] = None
+    box, header = 160, 18
+    lo = (256 - box) // 2
+    sheet = Image.new("RGB", (box * len(columns), header + box * n_faces), "white")
+    draw = ImageDraw.Draw(sheet)
+    picks = np.linspace(0, len(val) - 1, n_faces).round().astype(int)
+    for c, label in enumerate(columns):
+        draw.text((c * box + 4, 3), label, fill="black")
+    with torch.no_grad():
+        for r, idx in enumerate(picks):
+            item = val[int(idx)]
+            for c, (label, model) in enumerate(columns.items()):
+                if label == "HR":
+                    img = item["hr_face"]
+                elif model is None:
+                    img = item["lr_face"].repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+                else:
+                    img = model(item["lr_face"][None])[0].clamp(0, 1)
+                tile = (img[:, lo:lo + box, lo:lo + box].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                sheet.paste(Image.fromarray(tile), (c * box, header + r * box))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, optimize=True)
+
+
+def _fmt(v, digits):
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: float) -> None:
+    from fsr_edge.models._registry import WEIGHTS_DIR
+
+    lines = ["# PISR on the face val split", "",
+             "Regenerate: `python -m fsr_edge.recipes.report_pisr` (bundled weights; `--bundle runs` first copies "
+             "freshly trained runs in). Val split of `../shared/data/faces`: 24 faces of 12 identities unseen in "
+             "training, 256x256 HR. **clean**: antialiased bicubic LR; **blind**: the eq. 8 degradation (blur, "
+             "noise, JPEG) seeded per image. Metrics from `fsr_edge.metrics`: RGB, 8-bit quantised, no border crop; "
+             "FD-VGG19 is the Frechet distance on VGG19 relu5_4 features (an FID substitute, NOT comparable with "
+             "published FID; 24 images make it noisy). MACs per face at the model's input size (LR 256/scale; the "
+             "teacher's input is the 256x256 HR face).", ""]
+    for scale_key, per_deg in results.items():
+        s = int(scale_key[1:])
+        lines += [f"## {scale_key} ({256 // s}x{256 // s} -> 256x256)", ""]
+        for deg, rows in per_deg.items():
+            lines += [f"### {deg}", "", "| model | PSNR (dB) | vs bicubic | SSIM | MS-SSIM | FD-VGG19 | params | MACs |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            bic_deg = rows.get("bicubic", {}).get("psnr")
+            for row, r in rows.items():
+                gain = "" if row == "bicubic" or bic_deg is None else f"{r['psnr'] - bic_deg:+.2f}"
+                name = f"{row} (input = HR face, not SR)" if row.startswith("teacher") else row
+                lines.append(f"| {name} | {_fmt(r['psnr'], 2)} | {gain} | {_fmt(r['ssim'], 4)} | {_fmt(r['ms_ssim'], 4)} | "
+                             f"{_fmt(r['fd_vgg19'], 1)} | {r['params']:,} | {r['macs'] / 1e6:,.1f} M |")
+            lines.append("")
+        facts = []
+        for row, (_, stem, _) in ROWS.items():
+            meta = WEIGHTS_DIR / f"{stem.format(s=s)}.json"
+            if meta.exists():
+                f = json.loads(meta.read_text())
+                wall = f"{f['wall_s'] / 60:.1f} min" if f.get("wall_s") else "?"
+                facts.append(f"| {row} | `{f['run']}` | {f.get('steps')} | {f.get('best_step')} | {wall} |")
+        if facts:
+            lines += ["Training (shared 2-core CPU, 8 jobs at once; wall time as measured):", "",
+                      "| model | recipe run | steps | best step (val) | wall |", "|---|---|---:|---:|---:|", *facts, ""]
+    if sheet is not None:
+        lines += [f"![val faces x8 clean: LR, bicubic, w/o KD, PISR, HR]({sheet.name})", "",
+                  f"`{sheet.name}`: central 160x160 of three val faces, x8 clean; columns LR (nearest-neighbour "
+                  "enlarged), bicubic, w/o KD (random init), PISR student, HR.", ""]
+    lines += [f"Report computed in {wall_s / 60:.1f} min."]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_cards(results: dict) -> list[Path]:
+    """A model card next to each bundled student: data and attribution, degradation, training, val metrics."""
+    from fsr_edge.models._registry import WEIGHTS_DIR
+
+    cards = []
+    for scale_key, per_deg in results.items():
+        s = int(scale_key[1:])
+        facts_path = WEIGHTS_DIR / f"pisr_x{s}.json"
+        if not facts_path.exists() or "PISR student" not in per_deg.get("clean", {}):
+            continue
+        facts = json.loads(facts_path.read_text())
+        teacher = WEIGHTS_DIR / f"pisr_teacher_x{s}.json"
+        teacher_facts = json.loads(teacher.read_text()) if teacher.exists() else {}
+        method = facts["config"]["method"]
+        rows = []
+        for deg, per_row in per_deg.items():
+            for row in ("bicubic", "w/o KD (random init)", "PISR student"):
+                if row in per_row:
+                    r = per_row[row]
+                    rows.append(f"| {deg} | {row} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ms_ssim']:.4f} | "
+                                f"{r['fd_vgg19']:.1f} |")
+        r = per_deg["clean"]["PISR student"]
+        wall_t = f"{teacher_facts['wall_s'] / 60:.1f} min" if teacher_facts.get("wall_s") else "?"
+        text = f"""# pisr-x{s}: PISR face super-resolution student, x{s} ({256 // s}x{256 // s} -> 256x256)
+
+`fsr-edge upscale --model pisr-x{s} --aligned FACE.png` (aligned face crops) or `fsr_edge.models.load_model("pisr-x{s}")`.
+
+- **Architecture**: `pisr_student_x{s}`, an FSRCNN (d=56, s=24, m=4, pixel-shuffle output + bilinear skip),
+  {r['params']:,} parameters, {r['macs'] / 1e6:.1f} M MACs per {256 // s}x{256 // s} face. Input/output RGB float32 in [0, 1].
+- **Method**: PISR (Lee et al., ECCV 2020). Teacher `pisr_teacher_x{s}` (an autoencoder that sees the HR face;
+  its decoder has this exact structure) trained {teacher_facts.get('steps', '?')} steps ({wall_t}); this student was initialised from
+  the teacher's decoder and trained {facts['steps']} steps ({facts['wall_s'] / 60:.1f} min) with
+  L1 + {method.get('lambda_distill')} x Laplace VID distillation at decoder feature index {method.get('distill_layer')};
+  best val step {facts['best_step']}. Recipes: `recipes/pisr_x{s}_teacher.yaml`, `recipes/pisr_x{s}_student.yaml`.
+- **Training data**: the 180-image train split of the project's face set (aligned 512x512, resized to 256),
+  128x128 HR random crops with flips. Sources (CC BY 4.0): Face Research Lab London Set, Lisa DeBruine and
+  Benedict Jones, 2017, figshare, doi:10.6084/m9.figshare.5047666.v5; Young Adult White Faces with Manipulated
+  Versions (the "canada" set), Lisa DeBruine, figshare; both as distributed in the webmorphR.stim collection.
+  Small and demographically narrow: expect weaker results on faces unlike these.
+- **Degradation seen in training**: per crop, 50% clean antialiased bicubic x{s}, 50% the eq. 8 blind
+  degradation (Gaussian/anisotropic/motion blur sigma 0.2-3, Gaussian noise 0-15/255, JPEG q40-90).
+- **Hardware**: a shared 2-core CPU (8 jobs at once), no GPU.
+
+Val split (24 faces, 12 identities unseen in training; RGB, 8-bit, no border crop; FD-VGG19 is an FID
+substitute on VGG19 features, not comparable with published FID):
+
+| LR | model | PSNR (dB) | SSIM | MS-SSIM | FD-VGG19 |
+|---|---|---:|---:|---:|---:|
+{chr(10).join(rows)}
+
+Full comparison (w/o-KD ablations, teacher, x4 and x8): `docs/results/pisr.md`.
+"""
+        path = WEIGHTS_DIR / f"pisr_x{s}.md"
+        path.write_text(text)
+        cards.append(path)
+    return cards
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fsr_edge.recipes.report_pisr", description=__doc__.splitlines()[0])
+    p.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="face set folder (with manifest.csv)")
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "results", help="where pisr.md and the sheet go")
+    p.add_argument("--bundle", type=Path, default=None, metavar="RUNS",
+                   help="first copy RUNS/pisr_x*_*/best.safetensors into fsr_edge/models/weights/")
+    p.add_argument("--scales", type=int, nargs="+", default=[8, 4])
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    from fsr_edge.errors import ConfigError
+
+    if not (args.faces / "manifest.csv").exists():
+        raise SystemExit(str(ConfigError(f"{args.faces}: face set not found (no manifest.csv); pass --faces")))
+    started = time.monotonic()
+    if args.bundle is not None:
+        print("bundled:", ", ".join(bundle(args.bundle)) or "nothing (no finished runs)")
+        import importlib
+
+        from fsr_edge.models import pisr
+
+        importlib.reload(pisr)  # register the names whose weights just arrived
+    results = evaluate(args.faces, tuple(args.scales), progress=not args.no_progress)
+    (args.out / "pisr.json").parent.mkdir(parents=True, exist_ok=True)
+    (args.out / "pisr.json").write_text(json.dumps(results, indent=1))
+    sheet = args.out / "pisr_x8_sheet.png"
+    picture_sheet(args.faces, sheet)
+    write_markdown(results, args.out / "pisr.md", sheet=sheet, wall_s=time.monotonic() - started)
+    for card in write_cards(results):
+        print(f"wrote {card}")
+    print(f"wrote {args.out / 'pisr.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
