@@ -224,3 +224,27 @@ def test_tiny_photos_detected_with_usable_landmarks(raw_photos, detections):
         m = ffhq_matrix(ref, size=32)
         err = np.linalg.norm(_warp.apply(m, found[0].landmarks68) - _warp.apply(m, ref), axis=1).mean()
         assert err < 0.6, (path.name, err)    # in pixels of the model's 32 px input
+
+
+@pytest.fixture(scope="module")
+def group_photo(raw_photos):
+    """640x480 'group photo': three real faces of ~28, ~36 and ~45 px on a plain background."""
+    canvas = Image.new("RGB", (640, 480), (120, 130, 140))
+    for path, (x, y, side) in zip(raw_photos[:3], [(40, 100, 90), (260, 200, 70), (480, 60, 110)]):
+        canvas.paste(Image.open(path).convert("RGB").resize((side, side), Image.LANCZOS), (x, y))
+    return np.asarray(canvas, dtype=np.float32) / 255.0, [(40, 100, 90), (260, 200, 70), (480, 60, 110)]
+
+
+def test_group_photo_every_face_restored(group_photo):
+    from fsr_edge.faces import bicubic_upscale, upscale_photo
+    from fsr_edge.models import load_model
+
+    photo, tiles = group_photo
+    result = upscale_photo(photo, load_model("bicubic-x4"))
+    assert len(result.faces) == 3
+    assert result.rgb.shape == (1920, 2560, 3) and result.alpha is None
+    changed = np.abs(result.rgb - bicubic_upscale(photo, 4)).max(2) > 1e-4
+    for x, y, side in tiles:   # each pasted face tile got a restored face in its middle
+        cy, cx = 4 * (y + side // 2), 4 * (x + side // 2)
+        assert changed[cy - 8:cy + 8, cx - 8:cx + 8].all(), (x, y, side)
+    assert not changed[-100:, :100].any()      # empty background corner untouched

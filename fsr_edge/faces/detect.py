@@ -38,14 +38,15 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr if arr.dtype == np.uint8 else to_uint(arr, 8))
 
 
-def detect_faces(rgb: np.ndarray, *, upsample: int = 1, max_side: int = 800, min_side: int = 400,
+def detect_faces(rgb: np.ndarray, *, upsample: int = 1, max_side: int = 800, min_side: int = 800,
                  detector: Detector | str = Detector.HOG, min_score: float = 0.0) -> list[Face]:
     """All faces in ``rgb``, largest first, each with its 68 landmarks.
 
     Detection runs on a working copy resized so its long side lies in [``min_side``, ``max_side``]: big
     photos are shrunk (HOG cost grows with pixels, and a face findable at full size is findable at 800 px),
-    small ones are enlarged bicubically (HOG's smallest face is ~80 px; the faces an x8 model is for are
-    ~32 px). dlib's pyramid then upsamples ``upsample`` more times (each halves the smallest findable face).
+    small ones are enlarged bicubically (HOG's smallest face is ~80 px, ~40 px after one pyramid upsample;
+    the faces an x8 model is for are ~30 px: a 640x480 photo with 30 px faces needs the 800 px copy).
+    dlib's pyramid then upsamples ``upsample`` more times (each halves the smallest findable face).
     Landmarks are predicted on the larger of the photo and the working copy, and mapped back.
     """
     detector = Detector(detector)
