@@ -109,9 +109,8 @@ def _load_openvino(spec):
 
     core = ov.Core()
     config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(spec["threads"])}
-    # This CPU's OpenVINO default executes fp32 graphs in bf16 (avx512_bf16); an artifact labelled fp32 must run in fp32.
-    if spec.get("precision") == "fp32":
-        config["INFERENCE_PRECISION_HINT"] = "f32"
+    if spec.get("ov_hint"):  # the manifest's runtime_config (e.g. f32: this CPU would default to bf16)
+        config["INFERENCE_PRECISION_HINT"] = spec["ov_hint"]
     compiled = core.compile_model(spec["path"], spec.get("ov_device", "CPU"), config)
     request = compiled.create_infer_request()
     info = {"openvino": ov.get_version(),

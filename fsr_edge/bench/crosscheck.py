@@ -27,7 +27,7 @@ def _benchmark_app() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def openvino_benchmark_app(model_path: str | Path, *, threads: int, seconds: float, precision: str | None) -> dict:
+def openvino_benchmark_app(model_path: str | Path, *, threads: int, seconds: float, hint: str | None) -> dict:
     """Run benchmark_app; return {median_ms, average_ms, min_ms, max_ms, command} or {error}."""
     exe = _benchmark_app()
     if exe is None:
@@ -36,8 +36,8 @@ def openvino_benchmark_app(model_path: str | Path, *, threads: int, seconds: flo
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     # benchmark_app refuses -nthreads/-nstreams next to a hint; "latency" already means one stream on all cores
     cmd += ["-hint", "latency"] if threads == usable else ["-hint", "none", "-nstreams", "1", "-nthreads", str(threads)]
-    if precision == "fp32":
-        cmd += ["-infer_precision", "f32"]  # the harness runs fp32 artifacts in f32, not this CPU's bf16 default
+    if hint:
+        cmd += ["-infer_precision", hint]  # the same inference precision the harness ran
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 6 + 120)
     except subprocess.TimeoutExpired:

@@ -164,7 +164,7 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
     for art in manifest["artifacts"]:
         target = art.get("target", "?")
         runtime = TARGET_RUNTIME.get(target, art.get("runtime", target))
-        row = {"id": art.get("id") or f"{target}-{art.get('precision')}", "role": "student", "model": model.get("name"),
+        row = {"id": art.get("id") or f"{target}-{art.get('precision')}", "ov_hint": openvino_hint(art) if target == "openvino" else None, "role": "student", "model": model.get("name"),
                "target": target, "runtime": runtime, "precision": art.get("precision"), "device": art.get("device", "cpu"),
                "file": art.get("file"), "size_bytes": art.get("size_bytes"), "params": art.get("params") or model.get("params") or student_facts.get("params"),
                "macs": art.get("macs") or model.get("macs") or student_facts.get("macs"),
@@ -193,6 +193,8 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
             continue
         spec = {**base_spec, "runtime": runtime, "path": str(_runnable_file(path, runtime)), "precision": art.get("precision"),
                 "device": row["device"], "input_shape": _io_shape(art, model)}
+        if runtime == "openvino":
+            spec["ov_hint"] = openvino_hint(art)
         golden = art.get("golden") or {}
         if golden.get("input") and golden.get("output") and (dist / golden["input"]).exists():
             spec["golden_input"], spec["golden_output"] = str(dist / golden["input"]), str(dist / golden["output"])
@@ -226,6 +228,13 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
     return jobs
 
 
+def openvino_hint(artifact: dict) -> str | None:
+    """INFERENCE_PRECISION_HINT for an OpenVINO artifact: the manifest's runtime_config, else f32 for an fp32 IR
+    (this CPU plugin's default would silently run an "fp32" artifact in bf16), else the plugin's default."""
+    hint = (artifact.get("runtime_config") or {}).get("INFERENCE_PRECISION_HINT")
+    return hint or ("f32" if artifact.get("precision") == "fp32" else None)
+
+
 def _runnable_file(path: Path, runtime: str) -> Path:
     """The file a runtime opens: an OpenVINO artifact may be recorded as its folder or .bin; load the .xml."""
     if runtime == "openvino" and path.suffix != ".xml":
@@ -243,12 +252,22 @@ def _sha256_tree(folder: Path) -> str:
     return h.hexdigest()
 
 
+def omp_wait_policy() -> str:
+    """OpenMP wait policy for the workers: the user's, else PASSIVE.
+
+    Spinning OpenMP threads (the ACTIVE default) collapse when the cores are shared: PyTorch eager of a small
+    x8 student measured 1388 ms median at 2 threads on this 2-core machine under load 10, 334 ms with ACTIVE
+    set explicitly, 44 ms with PASSIVE (38 ms at 1 thread). Only OpenMP runtimes (PyTorch) are affected.
+    """
+    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def run_worker(spec: dict, *, workdir: Path, name: str, threads: int, timeout_s: float = 600.0) -> dict:
     """One measurement in a fresh process; the worker's own exceptions come back as a failed result."""
     spec_path, result_path, log_path = workdir / f"{name}.spec.json", workdir / f"{name}.result.json", workdir / f"{name}.log"
     spec_path.write_text(json.dumps(spec))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "OPENBLAS_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "3"}
+           "OPENBLAS_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": omp_wait_policy()}
     with open(log_path, "w") as log:
         try:
             proc = subprocess.run([sys.executable, str(WORKER), str(spec_path), str(result_path)], stdout=log,
@@ -378,7 +397,7 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             continue
         say(f"[bench] cross-check {row['id']} with benchmark_app -t {options.crosscheck_s:g}")
         tool = openvino_benchmark_app(_runnable_file(dist / row["file"], "openvino"), threads=threads,
-                                      seconds=options.crosscheck_s, precision=row.get("precision"))
+                                      seconds=options.crosscheck_s, hint=row.get("ov_hint"))
         if "command" in tool:
             tool["command"] = tool["command"].replace(str(dist) + "/", "")  # artifact paths relative to DIST
         entry = {"id": row["id"], **tool, "load_avg_1m": {"harness_row_end": row.get("load_avg_1m_end"),
@@ -411,13 +430,14 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             raw_dir=_raw_photos_dir(data), iterations=3 if options.time_cap_s < 4 else 5,
             runtime=best["runtime"] if best else "pytorch", lr_size=lr, scale=scale,
             path=str(_runnable_file(dist / best["file"], best["runtime"])) if best and best.get("file") else None,
-            precision=best["precision"] if best else "fp32")
+            precision=best["precision"] if best else "fp32", ov_hint=best.get("ov_hint") if best else None)
 
     report = {
         "fsr_edge_version": __version__, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "dist": dist_label or str(dist.resolve()), "notes": list(notes), "manifest_model": model, "manifest_created_at": manifest.get("created_at"),
         "machine": info, "threads": threads, "peaks": peaks,
-        "settings": {k: getattr(options, k) for k in options.__dataclass_fields__},
+        "settings": {**{k: getattr(options, k) for k in options.__dataclass_fields__},
+                     "omp_wait_policy": omp_wait_policy()},
         "eval_set": {"source": eval_set.source, "images": len(eval_set.names)},
         "teacher": teacher or None, "rows": rows, "ratios": ratios(rows), "crosschecks": crosschecks,
         "photo_pipeline": photo,

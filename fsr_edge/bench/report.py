@@ -46,7 +46,8 @@ def _size(b) -> str:
 
 def _label(r: dict) -> str:
     dev = "" if r.get("device", "cpu") == "cpu" else f" {r['device']}"
-    return f"{r['role']}: {r['runtime']} {r['precision']}{dev}"
+    who = r["role"] if r["role"] == "student" else Path(str(r.get("model") or r["role"])).stem
+    return f"{who}: {r['runtime']} {r['precision']}{dev}"
 
 
 def fastest_student(rows: list[dict]) -> dict | None:
@@ -96,7 +97,8 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
             f"- Machine: {m['cpu_model']}, {m['usable_cpus']} usable CPUs at {_fmt(m.get('cpu_mhz'), '.0f')} MHz, "
             f"ISA {', '.join(m['isa']) or '-'}, {m['platform']}, GPU: {(m.get('gpu') or {}).get('name', 'none')}; "
             f"1-min load average at start {_fmt(m.get('load_avg_1m'), '.1f')} (other work on the machine slows every row alike)",
-            f"- Threads: {report['threads']} for every runtime (set explicitly in each)",
+            f"- Threads: {report['threads']} for every runtime (set explicitly in each); OpenMP wait policy "
+            f"{report.get('settings', {}).get('omp_wait_policy', '-')} (spinning OpenMP threads collapse on shared cores)",
             f"- Peak fp32 compute: measured {_fmt(peaks['measured']['gflops'], '.1f')} GFLOP/s ({peaks['measured']['how']}); "
             f"theoretical {_fmt(peaks['theoretical']['gflops'], '.1f')} GFLOP/s ({peaks['theoretical']['how']}). "
             "Fractions of peak below use the measured one.",
@@ -200,9 +202,9 @@ _METHOD_NOTE = (
     "then timed calls one by one (perf_counter_ns) until the median's distribution-free 95% CI is within the target "
     "or the time cap is hit; peak RSS is `getrusage(RUSAGE_SELF).ru_maxrss` read before the quality pass, and "
     "'RSS over imports' is that peak minus the RSS after importing the runtime. Artifacts are checked against the "
-    "manifest's sha256 before loading. GFLOP/s = 2 x MACs / p50. OpenVINO fp32 artifacts run with "
-    "INFERENCE_PRECISION_HINT=f32 (this CPU's default would be bf16). Quality: the artifact's own outputs on the "
-    "quality set vs ground truth, PSNR/SSIM on RGB in [0, 1] (torchmetrics).")
+    "manifest's sha256 before loading. GFLOP/s = 2 x MACs / p50. OpenVINO artifacts run with the manifest's "
+    "INFERENCE_PRECISION_HINT (f32 for fp32 IR when it names none: this CPU's default would be bf16). Quality: the artifact's own outputs on the "
+    "quality set vs ground truth, PSNR/SSIM on RGB in [0, 1] (fsr_edge.metrics).")
 
 
 def plot_report(report: dict, out_dir: Path) -> list[str]:
@@ -226,12 +228,13 @@ def plot_report(report: dict, out_dir: Path) -> list[str]:
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("median latency, ms (log scale; whisker to p90)")
-    for i, v in enumerate(p50):
-        ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
+    for i, (v, extra) in enumerate(zip(p50, p90)):
+        ax.text(v + extra, i, f"  {v:.2f} ms", va="center", fontsize=7)
+    ax.set_xlim(min(p50) * 0.7, max(v + e for v, e in zip(p50, p90)) * 3)  # room for the value labels
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for p, c in _PRECISION_COLOURS.items()
                if any(r["precision"] == p for r in rows_sorted)]
     ax.legend(handles, [p for p in _PRECISION_COLOURS if any(r["precision"] == p for r in rows_sorted)],
-              title="precision", fontsize=7, loc="lower right")
+              title="precision", fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title(f"Latency by target and precision, batch 1, {report['threads']} threads\n{report['machine']['cpu_model']}",
                  fontsize=9)
     fig.tight_layout()
@@ -242,11 +245,13 @@ def plot_report(report: dict, out_dir: Path) -> list[str]:
     q_rows = [r for r in rows if r.get("quality")]
     if q_rows:
         fig, ax = plt.subplots(figsize=(7.5, 5))
-        for r in q_rows:
+        for k, r in enumerate(sorted(q_rows, key=lambda r: r["latency"]["p50_ms"])):
             ax.scatter(r["latency"]["p50_ms"], r["quality"]["psnr_db"], marker=_ROLE_MARKERS.get(r["role"], "o"),
                        color=_PRECISION_COLOURS.get(r["precision"], "grey"), s=60, edgecolor="black", zorder=3)
-            ax.annotate(_label(r).split(": ", 1)[-1] if r["role"] == "student" else r["role"],
-                        (r["latency"]["p50_ms"], r["quality"]["psnr_db"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+            text = _label(r).split(": ", 1)[-1] if r["role"] == "student" else _label(r).split(":")[0]
+            # alternate above/below so neighbours at the same PSNR (same network, other runtime) stay readable
+            ax.annotate(text, (r["latency"]["p50_ms"], r["quality"]["psnr_db"]), fontsize=7,
+                        xytext=(4, 6 if k % 2 == 0 else -11), textcoords="offset points")
         front, best = [], -1e9
         for r in sorted(q_rows, key=lambda r: r["latency"]["p50_ms"]):
             if r["quality"]["psnr_db"] > best:
