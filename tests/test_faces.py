@@ -13,7 +13,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 pytest.importorskip("dlib", reason="fsr_edge[faces] (dlib-bin) not installed")
 
-from fsr_edge.errors import FsrEdgeError, ImageError  # noqa: E402
+from fsr_edge.errors import ImageError  # noqa: E402
 from fsr_edge.faces import (align_face, detect_faces, face_mask, ffhq_matrix, identity_distance,  # noqa: E402
                             identity_embedding, identity_similarity, landmarks68, paste_face)
 from fsr_edge.faces import _warp  # noqa: E402
@@ -204,28 +204,6 @@ def test_no_face_and_bad_inputs():
     assert landmarks68(noise, (10, 10, 90, 90)).shape == (68, 2)
 
 
-def test_missing_dlib_is_one_clear_error(monkeypatch):
-    from fsr_edge.faces import _dlib
-
-    monkeypatch.setitem(sys.modules, "dlib", None)                  # import dlib -> ImportError
-    with pytest.raises(FsrEdgeError, match=r"fsr_edge\[faces\]"):
-        _dlib.require_dlib()
-
-
-def test_tiny_photos_detected_with_usable_landmarks(raw_photos, detections):
-    """The faces an x8 model is for are tiny: 40 px photos (faces ~25 px) are found and aligned well."""
-    for path in raw_photos[:4]:
-        photo, faces = detections[path.stem]
-        tiny = np.asarray(Image.open(path).convert("RGB").resize((40, 40), Image.LANCZOS))
-        found = detect_faces(tiny)
-        assert len(found) == 1, path.name
-        # reference: the full-resolution landmarks brought to 40 px (resize maps x -> (x + .5) * f - .5)
-        ref = (faces[0].landmarks68 + 0.5) * 40 / photo.shape[1] - 0.5
-        m = ffhq_matrix(ref, size=32)
-        err = np.linalg.norm(_warp.apply(m, found[0].landmarks68) - _warp.apply(m, ref), axis=1).mean()
-        assert err < 0.6, (path.name, err)    # in pixels of the model's 32 px input
-
-
 @pytest.fixture(scope="module")
 def group_photo(raw_photos):
     """640x480 'group photo': three real faces of ~28, ~36 and ~45 px on a plain background."""
@@ -248,3 +226,26 @@ def test_group_photo_every_face_restored(group_photo):
         cy, cx = 4 * (y + side // 2), 4 * (x + side // 2)
         assert changed[cy - 8:cy + 8, cx - 8:cx + 8].all(), (x, y, side)
     assert not changed[-100:, :100].any()      # empty background corner untouched
+
+
+def test_without_dlib_alignment_works_and_detection_says_what_to_install(tmp_path):
+    """A fresh process where ``import dlib`` fails: fsr_edge.faces imports, geometry works, dlib parts and
+    ``fsr-edge upscale`` on photos fail with one line naming the extra."""
+    import subprocess
+
+    script = (
+        "import sys; sys.modules['dlib'] = None\n"
+        "import numpy as np\n"
+        "from fsr_edge.errors import FsrEdgeError\n"
+        "from fsr_edge.faces import align_face, detect_faces\n"
+        "lm = np.random.default_rng(0).uniform(20, 80, (68, 2))\n"
+        "assert align_face(np.zeros((100, 100, 3), np.float32), lm, size=32).crop.shape == (32, 32, 3)\n"
+        "try:\n    detect_faces(np.zeros((100, 100, 3), np.float32))\nexcept FsrEdgeError as e:\n    print('ERR', e)\n"
+        "from fsr_edge.cli import main\n"
+        f"print('CODE', main(['upscale', '{tmp_path}', '-o', '{tmp_path / 'out'}', '--model', 'bicubic-x4']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ERR" in proc.stdout and "fsr_edge[faces]" in proc.stdout
+    assert "CODE 2" in proc.stdout
+    assert proc.stderr.count("\n") == 1 and "fsr_edge[faces]" in proc.stderr and "Traceback" not in proc.stderr

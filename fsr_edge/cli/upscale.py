@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.upsample < 0 or args.upsample > 3:
         raise ConfigError(f"--upsample {args.upsample}: must be 0..3")
+    if not args.aligned:
+        from ..faces._dlib import require_dlib
+
+        require_dlib()  # photos need face detection: say so once, not once per file
     files = list_images(args.inputs)
     if not files:
         raise ConfigError(f"no image files in {' '.join(args.inputs)}")
