@@ -31,12 +31,18 @@ from torch import Tensor
 from .errors import WeightsError
 from .roi import roi_align
 
-__all__ = ["COMPONENTS", "DEFAULT_LAYERS", "LAYER_STRIDES", "ComponentDictionary", "build_dictionary",
+__all__ = ["COMPONENTS", "DEFAULT_LAYERS", "FEATURE_SCALE", "LAYER_STRIDES", "ComponentDictionary", "build_dictionary",
            "component_boxes", "load_dictionary", "mean_landmarks", "patch_size"]
 
 COMPONENTS = ("left_eye", "right_eye", "nose", "mouth")
 DEFAULT_LAYERS = ("relu2_2", "relu3_4", "relu4_4")
 LAYER_STRIDES = {"relu1_2": 1, "relu2_2": 2, "relu3_4": 4, "relu4_4": 8, "relu5_4": 16}
+
+# Caffe-convention VGG19 activations are large and differ by layer (std on faces at 256: relu2_2 175, relu3_4 510,
+# relu4_4 145; measured on 6 train faces). Features are divided by these fixed constants everywhere (dictionary,
+# teacher, students' conditions) so the decoder convs and the confidence branches see unit-scale inputs: with raw
+# features Adam's first steps alone moved the output by whole intensity levels.
+FEATURE_SCALE = {"relu1_2": 60.0, "relu2_2": 175.0, "relu3_4": 510.0, "relu4_4": 145.0, "relu5_4": 10.0}
 
 # Landmark groups as DFDNet uses them (iBUG 68-point order): an eye box includes its eyebrow.
 _LANDMARK_GROUPS = {
@@ -105,6 +111,7 @@ class ComponentDictionary:
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {k: (v.half() if half else v.float()).contiguous() for k, v in self.atoms.items()}
         meta = {"fsr_edge.kind": "component_dictionary", "layers": json.dumps(list(self.layers)),
+                "feature_scale": json.dumps({l: FEATURE_SCALE[l] for l in self.layers}),
                 "image_size": str(self.image_size), **{f"info.{k}": str(v) for k, v in self.info.items()}}
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
         os.close(fd)
@@ -133,6 +140,9 @@ def load_dictionary(path: str | os.PathLike) -> ComponentDictionary:
         raise WeightsError(f"{path}: not a component dictionary (no 'fsr_edge.kind' metadata); "
                            "build one with `fsr-edge build-dictionary`")
     layers = tuple(json.loads(meta["layers"]))
+    if json.loads(meta.get("feature_scale", "null")) != {l: FEATURE_SCALE[l] for l in layers}:
+        raise WeightsError(f"{path}: built with other VGG19 feature scaling than this fsr_edge; rebuild it with "
+                           "`fsr-edge build-dictionary`")
     missing = [f"{c}.{l}" for c in COMPONENTS for l in layers if f"{c}.{l}" not in atoms]
     if missing:
         raise WeightsError(f"{path}: dictionary lacks {missing[0]} (and {len(missing) - 1} more); rebuild it")
@@ -163,6 +173,7 @@ def _component_patches(encoder, hr_face: Tensor, landmarks68: Tensor, layers: Se
     for face, bx in zip(faces, box_sets):
         feats = encoder.forward_intermediates(face, layers)
         for layer, feat in zip(layers, feats):
+            feat = feat / FEATURE_SCALE[layer]
             stride = size / feat.shape[-1]
             for comp in COMPONENTS:
                 s = patch_size(comp, layer, image_size=size)

@@ -60,7 +60,7 @@ def test_teacher_contract_weights_exclude_encoder_and_atoms(tmp_path):
     assert not [k for k in keys if k.startswith("encoder.") or k.startswith("atoms_")]
     # to_rgb starts at zero: the untrained teacher is exactly its bicubic upsample
     torch.testing.assert_close(sr_face, teacher.upsample_input(lr_face))
-    torch.nn.init.normal_(teacher.to_rgb.weight, std=0.01)
+    torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.01)
     path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8",
                       kwargs={"dictionary": str(dic), "detect_landmarks": False})
     assert path.stat().st_size < 8 * 2**20
@@ -85,7 +85,7 @@ def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales)
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
-    torch.nn.init.normal_(teacher.to_rgb.weight, std=0.01)
+    torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.01)
     t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8", kwargs={})
     torch.manual_seed(0)
     student = create_model("edge_sr_x8")
@@ -106,3 +106,27 @@ def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales)
         assert set(method.aux_modules()) == {"discs"}
     else:
         assert "kd" not in losses and method.aux_modules() == {}
+
+
+def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
+    from fsr_edge.models.mskd import FeatureCache
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
+                           decoder_channels=[16, 16, 8])
+    torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.01)
+    t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8",
+                        kwargs={"dictionary": str(dic), "detect_landmarks": False, "decoder_channels": [16, 16, 8]})
+    cache = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["blind"],
+                         limit=2, teacher=str(t_path), batch_size=2)
+    assert len(cache) == 2
+    item = cache[1]
+    with torch.no_grad():
+        enc = teacher.encode(item["lr_face"][None])
+        _, t_feats = teacher.forward_features(item["lr_face"][None], item["landmarks68"][None])
+    for cached, live in zip(item["enc_feats"] + item["teacher_feats"], enc + t_feats):
+        torch.testing.assert_close(cached, live[0], atol=2e-2 * live.abs().max().item(), rtol=1e-2)
+    # a second open reuses the files; a new teacher file rebuilds only the teacher part
+    again = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["blind"],
+                         limit=2, teacher=str(t_path), batch_size=2)
+    torch.testing.assert_close(again[0]["teacher_feats"][2], cache[0]["teacher_feats"][2])

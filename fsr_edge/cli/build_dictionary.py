@@ -24,6 +24,8 @@ def add_parser(sub, name):
     p.add_argument("--no-flip", action="store_true", help="do not add mirrored faces")
     p.add_argument("--half", action="store_true", help="store fp16 atoms (half the size)")
     p.add_argument("--shard", action="store_true", help="one file per layer: OUTPUT.<layer>.safetensors")
+    p.add_argument("--limit", type=int, default=None,
+                   help="use N faces spread evenly over the split (a cheaper CPU build)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
@@ -47,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{t}: exists; pass --overwrite to replace it")
     dataset = FaceDataset(args.data, split=args.split, hr_size=args.size, scale=8, train=False,
                           degradation=DegradationMode.CLEAN)
+    if args.limit and args.limit < len(dataset):
+        step = len(dataset) / args.limit
+        dataset = torch.utils.data.Subset(dataset, [int(i * step) for i in range(args.limit)])
     if torch.isnan(torch.stack([dataset[i]["landmarks68"] for i in range(len(dataset))])).any():
         raise ConfigError(f"{args.data}: some faces have no NAME.json landmarks; the dictionary needs them all")
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False)

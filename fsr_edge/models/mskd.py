@@ -17,16 +17,18 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from ..losses import feature_l2_loss, lsgan_discriminator_loss, lsgan_generator_loss
 from ..training.methods import Method
 from ._registry import register_model, register_pretrained
 from .dfdnet import SFTUNet
 
-__all__ = ["FeatureDiscriminator", "ImageDiscriminator", "MSKDPaperStudent", "MSKDStudent", "TeacherTraining",
+__all__ = ["FeatureCache", "FeatureDiscriminator", "ImageDiscriminator", "MSKDPaperStudent", "MSKDStudent", "TeacherTraining",
            "mskd_paper_student_x8"]
 
 
@@ -89,6 +91,7 @@ class _ReconstructionMixin:
     vgg_loss: nn.Module
 
     def _recon(self, sr_face: Tensor, hr_face: Tensor) -> dict[str, Tensor]:
+        hr_face = hr_face.to(sr_face.dtype)   # the feature cache stores HR faces in fp16
         mse = F.mse_loss(sr_face, hr_face)
         vgg = self.vgg_loss(sr_face, hr_face) if self.lambda_vgg else sr_face.new_zeros(())
         return {"mse": mse, "vgg": vgg, "recon": self.lambda_mse * mse + self.lambda_vgg * vgg}
@@ -107,7 +110,7 @@ class TeacherTraining(_ReconstructionMixin, Method):
                  image_scales: int = 2):
         super().__init__()
         self.lambda_mse, self.lambda_vgg, self.lambda_adv = lambda_mse, lambda_vgg, lambda_adv
-        self.vgg_loss = _perceptual().requires_grad_(False).eval()
+        self.vgg_loss = _perceptual().requires_grad_(False).eval() if lambda_vgg else nn.Identity()
         self.disc = ImageDiscriminator(image_scales) if lambda_adv else None
         self._fake: Tensor | None = None
 
@@ -115,7 +118,7 @@ class TeacherTraining(_ReconstructionMixin, Method):
         model.detect_landmarks = False   # validation: template landmarks, no dlib in the loop
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
-        sr_face, _ = model.forward_features(batch["lr_face"], _landmarks(batch))
+        sr_face, _ = model.forward_features(batch["lr_face"], _landmarks(batch), enc_feats=batch.get("enc_feats"))
         out = self._recon(sr_face, batch["hr_face"])
         loss = out["recon"]
         if self.disc is not None:
@@ -164,7 +167,7 @@ class MSKDStudent(_ReconstructionMixin, Method):
         self.teacher = _load_teacher(teacher, teacher_dictionary)
         self.teacher.requires_grad_(False).eval()   # offline KD: the teacher must not drift
         self.teacher.detect_landmarks = False       # batches without landmarks use its template, no dlib here
-        self.vgg_loss = _perceptual().requires_grad_(False).eval()
+        self.vgg_loss = _perceptual().requires_grad_(False).eval() if lambda_vgg else nn.Identity()
         self.teacher_channels = tuple(self.teacher.feature_channels)
         # adapters/discriminators are built in prepare() once the student's channels are known
         self.student_channels = tuple(student_channels) if student_channels else None
@@ -196,16 +199,22 @@ class MSKDStudent(_ReconstructionMixin, Method):
         return self
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
-        sr_face, student_feats = model.forward_features(batch["lr_face"])
+        if isinstance(model, SFTUNet) and "enc_feats" in batch:   # the paper student shares the frozen encoder
+            sr_face, student_feats = model.forward_features(batch["lr_face"], enc_feats=batch["enc_feats"])
+        else:
+            sr_face, student_feats = model.forward_features(batch["lr_face"])
         out = self._recon(sr_face, batch["hr_face"])
         loss = out["recon"]
         if self.kd_scales:
-            with torch.no_grad():
-                _, teacher_feats = self.teacher.forward_features(batch["lr_face"], _landmarks(batch))
+            teacher_feats = batch.get("teacher_feats")
+            if teacher_feats is None:
+                with torch.no_grad():
+                    _, teacher_feats = self.teacher.forward_features(batch["lr_face"], _landmarks(batch),
+                                                                     enc_feats=batch.get("enc_feats"))
             adv = feat = sr_face.new_zeros(())
             for i in self.kd_scales:
                 fs = self.adapters[str(i)](student_feats[i])
-                ft = teacher_feats[i]
+                ft = teacher_feats[i].to(fs.dtype)
                 adv = adv + lsgan_generator_loss(self.discs[str(i)](fs))
                 feat = feat + feature_l2_loss(fs, ft)
                 self._stash[i] = (fs.detach(), ft)
@@ -246,3 +255,131 @@ def _load_teacher(teacher: str, dictionary: str | Sequence[str] | None) -> nn.Mo
     model = create_model("dfdnet_teacher_x8", **kwargs)
     _load_into(model, path, strict=True)
     return model.eval()
+
+
+class FeatureCache(Dataset):
+    """Fixed (LR, HR) face pairs with the frozen encoder's and, optionally, the frozen teacher's features
+    precomputed once and kept on disk (fp16 ``.npy`` memmaps in ``cache_dir``).
+
+    Why: on a CPU the VGG19 encoder at 256 px costs more than everything else in a step, and the encoder (and,
+    for the students, the whole teacher) is frozen, so for a *fixed* LR input its output never changes. The
+    price is fixed degradations: each face appears once per entry of ``variants`` (``clean``, ``blind`` or
+    ``mix``, seeded by (seed, index)) instead of a fresh random draw per epoch, and no crop/flip jitter. With a
+    GPU, train on ``FaceDataset`` directly instead (the ``*_gpu.yaml`` recipes).
+
+    The encoder part is built once per (data, variants, seed); the teacher part once per teacher file (kept
+    beside it), so every student ablation reuses both. Items: ``lr_face``, ``hr_face``, ``landmarks68``,
+    ``enc_feats`` (list, fine to coarse) and, with ``teacher``, ``teacher_feats`` (list, coarse to fine, as
+    ``forward_features`` returns them).
+    """
+
+    def __init__(self, *, root: str, split: str = "train", cache_dir: str, variants: Sequence[str] = ("mix",),
+                 hr_size: int = 256, scale: int = 8, seed: int = 0, limit: int | None = None,
+                 teacher: str | None = None, teacher_dictionary: str | Sequence[str] | None = None,
+                 batch_size: int = 4):
+        import json
+        from pathlib import Path
+
+        self.dir = Path(cache_dir)
+        spec = {"root": str(Path(root).resolve()), "split": split, "variants": list(variants), "hr_size": hr_size,
+                "scale": scale, "seed": seed, "limit": limit, "features": "v1"}
+        spec_path = self.dir / "spec.json"
+        if not (spec_path.exists() and json.loads(spec_path.read_text()) == spec):
+            self._build_inputs(root, split, variants, hr_size, scale, seed, limit, batch_size)
+            spec_path.write_text(json.dumps(spec))
+        self.arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r")
+                       for k in ("lr_face", "hr_face", "landmarks68", "enc_0", "enc_1", "enc_2")}
+        if teacher:
+            t_spec = {"teacher": _file_id(teacher), "dictionary": _file_id(teacher_dictionary)}
+            t_path = self.dir / "teacher_spec.json"
+            if not (t_path.exists() and json.loads(t_path.read_text()) == t_spec):
+                self._build_teacher(teacher, teacher_dictionary, batch_size)
+                t_path.write_text(json.dumps(t_spec))
+            self.arrays.update({f"teacher_{i}": np.load(self.dir / f"teacher_{i}.npy", mmap_mode="r")
+                                for i in range(3)})
+
+    def _writer(self, n: int):
+        from numpy.lib.format import open_memmap
+
+        arrays: dict[str, np.ndarray] = {}
+
+        def put(key: str, start: int, value: Tensor) -> None:
+            if key not in arrays:
+                dtype = np.float32 if key in ("lr_face", "landmarks68") else np.float16
+                arrays[key] = open_memmap(self.dir / f".{key}.tmp.npy", mode="w+", dtype=dtype,
+                                          shape=(n, *value.shape[1:]))
+            arrays[key][start:start + len(value)] = value.cpu().numpy()
+
+        def commit() -> None:   # complete arrays only: a killed build leaves no half-written cache behind
+            for key, a in arrays.items():
+                a.flush()
+                del a
+                (self.dir / f".{key}.tmp.npy").replace(self.dir / f"{key}.npy")
+        return put, commit
+
+    def _build_inputs(self, root, split, variants, hr_size, scale, seed, limit, batch_size) -> None:
+        from tqdm import tqdm
+
+        from ..data import FaceDataset
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        sets = [FaceDataset(root, split=split, hr_size=hr_size, scale=scale, degradation=v, train=False, seed=seed,
+                            progress=False) for v in variants]
+        index_sets = [list(range(len(d)))[:limit] for d in sets]
+        n = sum(len(ix) for ix in index_sets)
+        encoder = MSKDPaperStudent(scale=scale).eval()        # only its frozen encoder is used
+        put, commit = self._writer(n)
+        start = 0
+        with tqdm(total=n, desc=f"encoder cache {self.dir.name}", unit="face") as bar:
+            for ds, ix in zip(sets, index_sets):
+                for lo in range(0, len(ix), batch_size):
+                    items = [ds[i] for i in ix[lo:lo + batch_size]]
+                    batch = {k: torch.stack([it[k] for it in items]) for k in ("lr_face", "hr_face", "landmarks68")}
+                    for k, v in batch.items():
+                        put(k, start, v)
+                    for i, f in enumerate(encoder.encode(batch["lr_face"])):
+                        put(f"enc_{i}", start, f)
+                    start += len(items)
+                    bar.update(len(items))
+        commit()
+
+    @torch.no_grad()
+    def _build_teacher(self, teacher, dictionary, batch_size) -> None:
+        from tqdm import tqdm
+
+        t_model = _load_teacher(teacher, dictionary)
+        t_model.detect_landmarks = False
+        n = len(self)
+        put, commit = self._writer(n)
+        for lo in tqdm(range(0, n, batch_size), desc="teacher feature cache", unit="batch"):
+            items = [self[i] for i in range(lo, min(lo + batch_size, n))]
+            lr = torch.stack([it["lr_face"] for it in items])
+            lm = torch.stack([it["landmarks68"] for it in items])
+            enc = [torch.stack([it["enc_feats"][i] for it in items]) for i in range(3)]
+            _, t_feats = t_model.forward_features(lr, None if torch.isnan(lm).any() else lm, enc_feats=enc)
+            for i, f in enumerate(t_feats):
+                put(f"teacher_{i}", lo, f)
+        commit()
+
+    def __len__(self) -> int:
+        return len(self.arrays["lr_face"])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        a = self.arrays
+        item = {k: torch.from_numpy(np.array(a[k][index])).float() for k in ("lr_face", "hr_face", "landmarks68")}
+        item["enc_feats"] = [torch.from_numpy(np.array(a[f"enc_{i}"][index])).float() for i in range(3)]
+        if "teacher_0" in a:
+            item["teacher_feats"] = [torch.from_numpy(np.array(a[f"teacher_{i}"][index])).float() for i in range(3)]
+        return item
+
+
+def _file_id(path) -> Any:
+    """Path + size + mtime of a file (or list of files): a cache built from other weights is rebuilt."""
+    import os
+
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        return [_file_id(p) for p in path]
+    st = os.stat(path) if os.path.exists(path) else None
+    return [str(path), st.st_size if st else None, st.st_mtime if st else None]

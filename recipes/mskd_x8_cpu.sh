@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# MSKD x8 on this 2-core CPU, end to end (what produced the bundled mskd-x8 / mskd-teacher-x8):
+#   bash recipes/mskd_x8_cpu.sh [FACES_DIR]
+# dictionary -> teacher -> edge student w/o KD, MSKD, SSKD (same cached data, steps, seed) -> paper student.
+# Each step is skipped when its output exists; training runs resume from their checkpoints.
+set -euo pipefail
+FACES=${1:-../shared/data/faces}
+train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
+[ -f runs/mskd_dict/dict_k8.safetensors ] || fsr-edge build-dictionary --data "$FACES" --split train \
+    -o runs/mskd_dict/dict_k8.safetensors --atoms 8 --no-flip --limit 96
+[ -f runs/mskd_teacher_x8/final.safetensors ] || train recipes/mskd_teacher_x8.yaml
+for kd in wokd:[] mskd:[0,1,2] sskd:[2]; do
+  name=${kd%%:*}
+  [ -f runs/mskd_edge_x8_$name/final.safetensors ] || \
+    train recipes/mskd_edge_x8.yaml method.kd_scales=${kd#*:} output_dir=runs/mskd_edge_x8_$name
+done
+for kd in wokd:[] mskd:[0,1,2]; do
+  name=${kd%%:*}
+  [ -f runs/mskd_paper_student_x8_$name/final.safetensors ] || \
+    train recipes/mskd_edge_x8.yaml model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 \
+      model.decoder_channels=[64,32,16] method.kd_scales=${kd#*:} max_steps=150 output_dir=runs/mskd_paper_student_x8_$name
+done
