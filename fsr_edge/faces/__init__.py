@@ -10,10 +10,10 @@ coordinates are pixels with pixel centres on integers.
 """
 
 from .align import AlignedFace, align_face, face_mask, ffhq_matrix, paste_face
-from .detect import Detector, Face, detect_faces, landmarks68
+from .detect import ALIGNED_FACE_BOX, Detector, Face, detect_faces, landmarks68
 from .identity import identity_distance, identity_embedding, identity_similarity
 from .pipeline import UpscaledPhoto, bicubic_upscale, check_upscaled_size, lr_face_from_photo, upscale_aligned, upscale_photo
 
-__all__ = ["AlignedFace", "Detector", "Face", "align_face", "detect_faces", "face_mask", "ffhq_matrix",
+__all__ = ["ALIGNED_FACE_BOX", "AlignedFace", "Detector", "Face", "align_face", "detect_faces", "face_mask", "ffhq_matrix",
            "identity_distance", "identity_embedding", "identity_similarity", "landmarks68", "paste_face", "UpscaledPhoto", "bicubic_upscale",
            "check_upscaled_size", "lr_face_from_photo", "upscale_aligned", "upscale_photo"]
