@@ -21,7 +21,7 @@ def val_pairs(faces_dir):
     """First 4 val faces at 256 px and their bicubic x8 reconstructions from the clean 32 px LR."""
     from fsr_edge.data import FaceDataset
 
-    ds = FaceDataset(faces_dir, split="val", hr_size=256, scale=8, degradation="clean", train=False, progress=False)
+    ds = FaceDataset(faces_dir, split="val", hr_size=256, scale=8, degradation="clean", train=False, preload=False)
     items = [ds[i] for i in range(4)]
     hr_face = torch.stack([it["hr_face"] for it in items])
     with torch.no_grad():
