@@ -274,18 +274,21 @@ def _landmarks_on(teacher: DFDNetTeacher, up_face: Tensor) -> Tensor:
 
 
 def _detect(up_face: Tensor) -> list[Tensor | None]:
-    """dlib 68 landmarks per image, None where no face is found (or the faces extra is missing)."""
+    """dlib 68 landmarks of the largest face per image (``fsr_edge.faces``), None where none is found or the
+    faces extra is not installed."""
+    from ..errors import FsrEdgeError
+
     try:
-        from ..faces import landmarks68  # provided by the faces helper (dlib)
+        from ..faces import detect_faces
     except ImportError:
         return [None] * up_face.shape[0]
-    results = []
-    for img in up_face.detach().clamp(0, 1).cpu():
+    results: list[Tensor | None] = []
+    for img in up_face.detach().float().clamp(0, 1).cpu():
         try:
-            pts = landmarks68(img.permute(1, 2, 0).numpy())
-        except Exception:   # a blurry upsampled face without a detection: fall back to the template
-            pts = None
-        results.append(None if pts is None else torch.as_tensor(pts, dtype=torch.float32).reshape(68, 2))
+            found = detect_faces(img.permute(1, 2, 0).numpy())
+        except (FsrEdgeError, ImportError):   # no dlib here: every face falls back to the template
+            found = []
+        results.append(torch.as_tensor(found[0].landmarks68, dtype=torch.float32).reshape(68, 2) if found else None)
     return results
 
 

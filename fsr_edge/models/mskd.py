@@ -383,3 +383,25 @@ def _file_id(path) -> Any:
         return [_file_id(p) for p in path]
     st = os.stat(path) if os.path.exists(path) else None
     return [str(path), st.st_size if st else None, st.st_mtime if st else None]
+
+
+def _register_bundled() -> None:
+    """Bundled names whose weights ship in this install (made by ``python -m fsr_edge.recipes.report_mskd --bundle``
+    from the recipes/mskd_*.yaml runs)."""
+    import json
+
+    from ._registry import WEIGHTS_DIR
+
+    if (WEIGHTS_DIR / "mskd_x8.safetensors").exists():
+        register_pretrained("mskd-x8", arch="edge_sr_x8", weights="mskd_x8.safetensors",
+                            description="MSKD edge student x8 (EdgeSR), distilled from the DFDNet-style teacher")
+    spec = WEIGHTS_DIR / "mskd_teacher_x8.json"     # the teacher's kwargs: dictionary shards, decoder width
+    if (WEIGHTS_DIR / "mskd_teacher_x8.safetensors").exists() and spec.exists():
+        kwargs = json.loads(spec.read_text())
+        if all((WEIGHTS_DIR / f).exists() for f in kwargs.get("dictionary", [])):
+            register_pretrained("mskd-teacher-x8", arch="dfdnet_teacher_x8", weights="mskd_teacher_x8.safetensors",
+                                description="MSKD teacher x8: DFDNet-style, VGG19 encoder + fp16 component "
+                                            "dictionary, own dlib landmark step", **kwargs)
+
+
+_register_bundled()

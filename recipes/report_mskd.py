@@ -1,0 +1,326 @@
+"""MSKD x8 report: bundle the trained weights (optional) and regenerate docs/results/mskd.md, mskd.json and the
+picture sheet mskd_sheet.png.
+
+    python -m fsr_edge.recipes.report_mskd                      # evaluate what exists (bundled + runs/)
+    python -m fsr_edge.recipes.report_mskd --bundle             # first ship runs/ weights as mskd-x8 / mskd-teacher-x8
+
+Val split of ../shared/data/faces at x8 (32 -> 256), clean (antialiased bicubic) and blind (eq. 8, seeded per
+image) LR faces. Rows: bicubic, the PISR x8 student (when bundled), the DFDNet teacher (its own landmark step:
+dlib on the upsampled LR face, the training set's mean template where that fails; counts reported), the paper
+student and the edge student, each w/o KD / SSKD / MSKD where the run exists. Metrics from ``fsr_edge.metrics``
+(8-bit quantised, no border crop). Costs: params, MACs at 32 -> 256, CPU latency (median, batch 1) and peak RSS
+of a fresh process that loads the model and upscales one face, dictionary size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FACES = REPO.parent / "shared" / "data" / "faces"
+METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19", "vgg_perceptual", "identity_cosine")
+LOWER_IS_BETTER = {"fd_vgg19", "vgg_perceptual"}
+# row label -> run folder (runs/<folder>/final.safetensors) or bundled name
+STUDENT_RUNS = {
+    "paper student w/o KD": "mskd_paper_student_x8_wokd",
+    "paper student SSKD": "mskd_paper_student_x8_sskd",
+    "paper student MSKD": "mskd_paper_student_x8_mskd",
+    "edge student w/o KD": "mskd_edge_x8_wokd",
+    "edge student SSKD": "mskd_edge_x8_sskd",
+    "edge student MSKD": "mskd_edge_x8_mskd",
+}
+TEACHER_RUN = "mskd_teacher_x8"
+DICT_RUN = Path("mskd_dict") / "dict_k8.safetensors"
+SHIP_DICT_PREFIX = "mskd_teacher_x8_dict"
+
+
+def bundle(runs: Path) -> list[Path]:
+    """Ship runs/ weights: the MSKD edge student as mskd-x8, the teacher (fp16) with an fp16 dictionary split per
+    layer (each file < 4 MB) as mskd-teacher-x8."""
+    from fsr_edge.dictionary import ComponentDictionary, load_dictionary
+    from fsr_edge.models import load_model, read_metadata, save_model
+    from fsr_edge.models._registry import WEIGHTS_DIR
+
+    written = []
+    student = runs / STUDENT_RUNS["edge student MSKD"] / "final.safetensors"
+    if student.exists():
+        meta = read_metadata(student)
+        written.append(save_model(load_model(student), WEIGHTS_DIR / "mskd_x8.safetensors", arch="edge_sr_x8",
+                                  kwargs=json.loads(meta.get("fsr_edge.kwargs", "{}")),
+                                  metadata={"fsr_edge.source": str(student), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
+    teacher = runs / TEACHER_RUN / "final.safetensors"
+    if teacher.exists():
+        meta = read_metadata(teacher)
+        kwargs = json.loads(meta.get("fsr_edge.kwargs", "{}"))
+        dic = load_dictionary(kwargs["dictionary"])
+        shards = []
+        for layer in dic.layers:
+            part = ComponentDictionary({k: v for k, v in dic.atoms.items() if k.endswith("." + layer)}, (layer,),
+                                       dic.image_size, dic.info)
+            name = f"{SHIP_DICT_PREFIX}.{layer}.safetensors"
+            written.append(part.save(WEIGHTS_DIR / name, half=True))
+            shards.append(name)
+        model = load_model(teacher)
+        ship_kwargs = {**kwargs, "dictionary": shards, "detect_landmarks": True}
+        written.append(save_model(model, WEIGHTS_DIR / "mskd_teacher_x8.safetensors", arch="dfdnet_teacher_x8",
+                                  kwargs=ship_kwargs, half=True,
+                                  metadata={"fsr_edge.source": str(teacher), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
+        (WEIGHTS_DIR / "mskd_teacher_x8.json").write_text(json.dumps(ship_kwargs, indent=1) + "\n")
+    for p in written:
+        if p.stat().st_size > 4 * 2**20:
+            raise SystemExit(f"{p}: {p.stat().st_size / 2**20:.1f} MB is over the 4 MB limit for committed files")
+    return written
+
+
+def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
+    """label -> (source, model) for every row that exists here."""
+    from fsr_edge.models import list_models, load_model
+
+    bundled = set(list_models(pretrained=True))
+    rows = {"bicubic": ("bicubic-x8", load_model("bicubic-x8"))}
+    if "pisr-x8" in bundled:
+        rows["PISR x8 student"] = ("pisr-x8", load_model("pisr-x8"))
+    teacher = runs / TEACHER_RUN / "final.safetensors"
+    if teacher.exists():
+        rows["teacher (DFDNet-style)"] = (str(teacher), load_model(teacher))
+    elif "mskd-teacher-x8" in bundled:
+        rows["teacher (DFDNet-style)"] = ("mskd-teacher-x8", load_model("mskd-teacher-x8"))
+    for label, run in STUDENT_RUNS.items():
+        path = runs / run / "final.safetensors"
+        if path.exists():
+            rows[label] = (str(path), load_model(path))
+    if "edge student MSKD" not in rows and "mskd-x8" in bundled:
+        rows["edge student MSKD"] = ("mskd-x8", load_model("mskd-x8"))
+    for _, model in rows.values():
+        if hasattr(model, "detect_landmarks"):
+            model.detect_landmarks = True      # the teacher's own landmark step, as at inference
+    return rows
+
+
+def _latency_ms(model: torch.nn.Module, runs: int = 5) -> float:
+    x = torch.rand(1, 3, 32, 32)
+    detect = getattr(model, "detect_landmarks", None)
+    with torch.no_grad():
+        model(x)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - t0) * 1000)
+    if detect is not None:
+        model.detect_landmarks = detect
+    return statistics.median(times)
+
+
+_PEAK_SNIPPET = """
+import sys, torch
+from fsr_edge.models import load_model
+torch.set_num_threads(2)
+m = load_model(sys.argv[1])
+with torch.no_grad():
+    m(torch.rand(1, 3, 32, 32))
+for line in open('/proc/self/status'):
+    if line.startswith('VmHWM'):
+        print(int(line.split()[1]) / 1024)
+"""
+
+
+def _peak_rss_mb(source: str) -> float | None:
+    try:
+        out = subprocess.run([sys.executable, "-c", _PEAK_SNIPPET, source], capture_output=True, text=True,
+                             timeout=600, env={**os.environ, "OMP_NUM_THREADS": "2"})
+        return float(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _sheet(rows, val_set, out: Path, n_faces: int = 3) -> None:
+    """Crops of both eyes and the mouth (component boxes from the HR landmarks) for a few val faces."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fsr_edge.dictionary import component_boxes
+
+    labels = [l for l in rows if l in ("bicubic", "PISR x8 student", "teacher (DFDNet-style)", "edge student w/o KD",
+                                       "edge student MSKD", "paper student MSKD")]
+    cols = labels + ["HR"]
+    fig, axes = plt.subplots(2 * n_faces, len(cols), figsize=(1.8 * len(cols), 2.0 * 2 * n_faces))
+    with torch.no_grad():
+        for f in range(n_faces):
+            item = val_set[f * 7 % len(val_set)]
+            lr, hr = item["lr_face"][None], item["hr_face"]
+            boxes = component_boxes(item["landmarks68"][None], image_size=hr.shape[-1])
+            outs = [rows[l][1](lr)[0].clamp(0, 1) for l in labels] + [hr]
+            for r, (a, b) in enumerate((("left_eye", "right_eye"), ("mouth", None))):
+                x0, y0 = boxes[a][0, :2].int().tolist()
+                x1, y1 = (boxes[b] if b else boxes[a])[0, 2:].int().tolist()
+                if b is None:   # the mouth box widened to the eyes' crop aspect
+                    cx = (x0 + x1) // 2
+                    x0, x1 = cx - 64, cx + 64
+                for c, img in enumerate(outs):
+                    ax = axes[2 * f + r, c]
+                    ax.imshow(img[:, max(0, y0):y1, max(0, x0):x1].permute(1, 2, 0).numpy())
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    if f == 0 and r == 0:
+                        ax.set_title(cols[c], fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", default=str(DEFAULT_FACES))
+    parser.add_argument("--runs", default=str(REPO / "runs"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "results"))
+    parser.add_argument("--bundle", action="store_true", help="ship runs/ weights into fsr_edge/models/weights first")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N val faces only")
+    parser.add_argument("--metrics", nargs="+", default=list(METRICS))
+    parser.add_argument("--no-costs", action="store_true", help="skip latency / peak memory")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    runs, out = Path(args.runs), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.bundle:
+        for p in bundle(runs):
+            print(f"bundled {p} ({p.stat().st_size / 2**20:.2f} MB)")
+        import importlib
+
+        import fsr_edge.models.mskd as mskd
+        importlib.reload(mskd)   # register the names of what was just bundled
+
+    from fsr_edge.data import FaceDataset
+    from fsr_edge.metrics import evaluate_model
+    from fsr_edge.profile import count_macs, count_params
+
+    rows = _models(runs)
+    results: dict = {"rows": {}, "settings": {"split": "val", "scale": 8, "lr": "32x32", "limit": args.limit,
+                                              "metrics": args.metrics, "torch_threads": 2}}
+    for degradation in ("clean", "blind"):
+        val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation=degradation, train=False,
+                          seed=0, progress=False)
+        if args.limit:
+            val = torch.utils.data.Subset(val, range(min(args.limit, len(val))))
+            val.scale = 8
+        for label, (source, model) in rows.items():
+            if hasattr(model, "landmark_stats"):
+                model.landmark_stats.update(detected=0, template=0)
+            res = evaluate_model(model, val, metrics=args.metrics, batch_size=4, desc=f"{label} ({degradation})")
+            entry = results["rows"].setdefault(label, {"source": source})
+            entry[degradation] = {"means": res["means"], "unavailable": res["unavailable"],
+                                  "seconds_per_face": res["seconds"] / max(1, res["n_images"])}
+            if hasattr(model, "landmark_stats"):
+                entry[degradation]["landmarks"] = dict(model.landmark_stats)
+            print(f"{label:28s} {degradation:5s} " + " ".join(f"{k}={v:.4f}" for k, v in res["means"].items()),
+                  flush=True)
+    for label, (source, model) in rows.items():
+        entry = results["rows"][label]
+        trainable = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
+        entry["params"] = count_params(model)
+        entry["params_trained"] = trainable
+        entry["macs"] = count_macs(model, (1, 3, 32, 32)) if not hasattr(model, "dft") else _teacher_macs(model)
+        if not args.no_costs:
+            entry["latency_ms"] = _latency_ms(model)
+            entry["peak_rss_mb"] = _peak_rss_mb(source)
+    results["dictionary"] = _dictionary_info(runs)
+    sheet = out / "mskd_sheet.png"
+    val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
+                      progress=False)
+    _sheet(rows, val, sheet)
+    (out / "mskd.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "mskd.md").write_text(_markdown(results, args.metrics))
+    print(f"wrote {out / 'mskd.md'}, {out / 'mskd.json'}, {sheet}")
+    return 0
+
+
+def _teacher_macs(model) -> int:
+    """MACs of the teacher with template landmarks (dlib's own cost is not a MAC)."""
+    from fsr_edge.profile import count_macs
+
+    detect, model.detect_landmarks = model.detect_landmarks, False
+    try:
+        return count_macs(model, (1, 3, 32, 32))
+    finally:
+        model.detect_landmarks = detect
+
+
+def _dictionary_info(runs: Path) -> dict:
+    from fsr_edge.dictionary import load_dictionary
+    from fsr_edge.models._registry import WEIGHTS_DIR
+
+    info = {}
+    src = runs / DICT_RUN
+    if src.exists():
+        dic = load_dictionary(src)
+        info["training_fp32"] = {"path": str(src), "bytes": src.stat().st_size, "atoms": dic.num_atoms,
+                                 "build_seconds": dic.info.get("build_seconds"),
+                                 "samples_per_component": dic.info.get("samples_per_component"),
+                                 "faces": dic.info.get("faces")}
+    shipped = sorted(WEIGHTS_DIR.glob(f"{SHIP_DICT_PREFIX}.*.safetensors"))
+    if shipped:
+        info["shipped_fp16"] = {"files": [p.name for p in shipped], "bytes": sum(p.stat().st_size for p in shipped)}
+    return info
+
+
+def _fmt(v, key) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:.2f}" if key in ("psnr", "fd_vgg19") else f"{v:.4f}"
+
+
+def _markdown(results: dict, metrics) -> str:
+    lines = ["# MSKD x8: dictionary teacher and adversarial multi-scale feature distillation", "",
+             "Regenerate: `python -m fsr_edge.recipes.report_mskd` (add `--bundle` to ship new runs first). "
+             "Val split of the face set (24 faces, identities disjoint from train), 32x32 -> 256x256.",
+             "Metrics: PSNR/SSIM/MS-SSIM on RGB, 8-bit quantised, no border crop; FD-VGG19 (Frechet distance "
+             "on VGG19 features: NOT FID) and VGG perceptual distance (LPIPS recipe without learned weights: NOT "
+             "LPIPS), lower is better; identity = cosine of dlib face embeddings.", ""]
+    for degradation in ("clean", "blind"):
+        lines += [f"## {degradation.capitalize()} LR (Tables 1/2)", "",
+                  "| model | " + " | ".join(metrics) + " | landmarks (detected/template) |",
+                  "|---|" + "---|" * (len(metrics) + 1)]
+        for label, entry in results["rows"].items():
+            d = entry.get(degradation)
+            if not d:
+                continue
+            lm = d.get("landmarks")
+            lm_txt = f"{lm['detected']}/{lm['template']}" if lm else "-"
+            lines.append(f"| {label} | " + " | ".join(_fmt(d["means"].get(m), m) for m in metrics) + f" | {lm_txt} |")
+        unavailable = {m: r for e in results["rows"].values() for m, r in e.get(degradation, {}).get("unavailable", {}).items()}
+        for m, r in unavailable.items():
+            lines.append(f"\n{m}: unavailable here ({r})")
+        lines.append("")
+    lines += ["## Cost (Table 3), this CPU (2 shared cores, torch threads 2: latencies are noisy)", "",
+              "| model | params (trained) | params (all) | MACs 32->256 | latency ms | peak RSS MB |", "|---|---|---|---|---|---|"]
+    for label, entry in results["rows"].items():
+        lat, rss = entry.get("latency_ms"), entry.get("peak_rss_mb")
+        lines.append(f"| {label} | {entry['params_trained']:,} | {entry['params']:,} | {entry['macs'] / 1e9:.2f} G | "
+                     f"{'-' if lat is None else f'{lat:.0f}'} | {'-' if rss is None else f'{rss:.0f}'} |")
+    dic = results.get("dictionary", {})
+    lines += ["", "## Dictionary", ""]
+    if "training_fp32" in dic:
+        d = dic["training_fp32"]
+        lines.append(f"- training dictionary: {d['atoms']} atoms per component and layer, {d['samples_per_component']} "
+                     f"samples per component, {d['bytes'] / 2**20:.1f} MB fp32, built in {d['build_seconds']} s on this CPU "
+                     "(paper: 1.8 GB).")
+    if "shipped_fp16" in dic:
+        d = dic["shipped_fp16"]
+        lines.append(f"- shipped with mskd-teacher-x8: {d['bytes'] / 2**20:.1f} MB fp16 in {len(d['files'])} files.")
+    lines += ["", "![eyes and mouth crops](mskd_sheet.png)", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
