@@ -170,3 +170,15 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = _run(capsys, tmp_path / "empty", "-o", tmp_path / "out", "--model", "bicubic-x4")
     assert code == 2 and "no image files" in err
+
+
+def test_saved_student_weights_file(tmp_path, capsys):
+    """--model PATH: a .safetensors saved by fsr_edge (architecture from its metadata) runs both modes."""
+    from fsr_edge.models import create_model, save_model
+
+    torch.manual_seed(0)
+    weights = save_model(create_model("edge_sr_x8"), tmp_path / "student.safetensors", arch="edge_sr_x8")
+    _crops(tmp_path / "in", n=1, size=32)
+    code, _, err = _run(capsys, tmp_path / "in", "-o", tmp_path / "out", "--model", weights, "--aligned")
+    assert code == 0, err
+    assert read_image(tmp_path / "out" / "crop0.png").rgb.shape == (256, 256, 3)

@@ -29,6 +29,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                    help="photo without a detected face: write the bicubic upscale and warn (default), or fail")
     p.add_argument("--upsample", type=int, default=1, metavar="N",
                    help="detector pyramid upsampling; each step finds faces half as small, slower (default 1)")
+    p.add_argument("--detector", choices=("hog", "cnn"), default="hog",
+                   help="dlib face detector: hog (fast, frontal) or cnn (MMOD: also turned faces, seconds per photo)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -96,7 +98,8 @@ def _upscale_file(path, target, model, args: argparse.Namespace) -> str | None:
         sr = upscale_aligned(image.rgb, model, name=str(path))
         alpha = None if image.alpha is None else bicubic_upscale(image.alpha[..., None], model.scale)[..., 0]
     else:
-        result = upscale_photo(image.rgb, model, alpha=image.alpha, upsample=args.upsample, name=str(path))
+        result = upscale_photo(image.rgb, model, alpha=image.alpha, upsample=args.upsample,
+                              detector=args.detector, name=str(path))
         sr, alpha = result.rgb, result.alpha
         # A face much larger than the model's input loses detail on the way through it; say so once per file.
         big = [a.photo_size for a in result.aligned if a.photo_size > 2 * model.lr_size]

@@ -17,7 +17,7 @@ from torch import nn
 from ..errors import ImageError
 from ..io import MAX_PIXELS
 from .align import AlignedFace, align_face, paste_face
-from .detect import Face, detect_faces
+from .detect import Detector, Face, detect_faces
 
 # Faces per model call: bounds memory on group photos, big enough to amortise the call overhead.
 _BATCH = 16
@@ -64,12 +64,12 @@ def lr_face_from_photo(rgb: np.ndarray, landmarks68: np.ndarray, *, lr_size: int
 
 @torch.inference_mode()
 def upscale_photo(rgb: np.ndarray, model: nn.Module, *, alpha: np.ndarray | None = None, upsample: int = 1,
-                  max_side: int = 800, name: str = "photo") -> UpscaledPhoto:
+                  max_side: int = 800, detector: Detector | str = Detector.HOG, name: str = "photo") -> UpscaledPhoto:
     """Upscale a whole photo by ``model.scale``: bicubic background, every detected face restored by ``model``."""
     scale, lr_size = int(model.scale), int(model.lr_size)
     h, w = rgb.shape[:2]
     check_upscaled_size(h, w, scale, name=name)
-    faces = detect_faces(rgb, upsample=upsample, max_side=max_side)
+    faces = detect_faces(rgb, upsample=upsample, max_side=max_side, detector=detector)
     layers = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
     background = bicubic_upscale(layers, scale)
     out_rgb = np.ascontiguousarray(background[..., :3])
