@@ -61,9 +61,10 @@ class VGGPerceptualLoss(nn.Module):
         self.vgg.requires_grad_(False).eval()
 
     def forward(self, sr_face: Tensor, hr_face: Tensor) -> Tensor:
-        sr_feats = self.vgg.forward_intermediates(sr_face, self.layers)
+        dtype = self.vgg.conv1_1.weight.dtype   # e.g. fp16 cached HR faces meet the fp32 VGG
+        sr_feats = self.vgg.forward_intermediates(sr_face.to(dtype), self.layers)
         with torch.no_grad():
-            hr_feats = self.vgg.forward_intermediates(hr_face, self.layers)
+            hr_feats = self.vgg.forward_intermediates(hr_face.to(dtype), self.layers)
         loss = sr_face.new_zeros(())
         for w, sr_f, hr_f in zip(self.layer_weights, sr_feats, hr_feats):
             term = F.l1_loss(sr_f, hr_f)

@@ -37,6 +37,7 @@ def test_vgg_loss_options_are_honoured():
     feats_sr, feats_hr = vgg.forward_intermediates(sr_face, raw.layers), vgg.forward_intermediates(hr_face, raw.layers)
     expected = sum((a - b).abs().mean() for a, b in zip(feats_sr, feats_hr))
     assert raw(sr_face, hr_face).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert raw(sr_face, hr_face.half()).item() == pytest.approx(expected.item(), rel=1e-2)  # fp16 HR cache
     only_first = VGGPerceptualLoss(layers=("relu1_2", "relu2_2"), layer_weights=(1.0, 0.0), normalize="none",
                                    scale=1.0, vgg=vgg)
     assert only_first(sr_face, hr_face).item() == pytest.approx((feats_sr[0] - feats_hr[0]).abs().mean().item(), rel=1e-5)
