@@ -1,0 +1,101 @@
+"""ExecuTorch ``.pte`` with the XNNPACK delegate: fp32, and INT8 through PT2E (XNNPACKQuantizer).
+
+Flat steps, as in ExecuTorch's examples:
+    ep = torch.export.export(model, (example_input,))
+    [INT8] m = prepare_pt2e(ep.module(), XNNPACKQuantizer(per-channel symmetric)); calibrate; convert_pt2e(m)
+    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    pte = edge.to_executorch().buffer
+The delegation report counts the graph's nodes that XNNPACK took vs those left to the portable kernels.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .artifact import Artifact, Precision, RuntimeUnavailable, Target, check_precision, versions
+
+
+def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision: Precision,
+           calibration=None, quantized_model: nn.Module | None = None, name: str = "model") -> Artifact:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.devtools.backend_debug import get_delegation_info
+    from executorch.exir import to_edge_transform_and_lower
+
+    precision = Precision(precision)
+    check_precision(Target.EXECUTORCH, precision)
+    model = model.eval()
+    ep = torch.export.export(model, (example_input,))
+    if precision is Precision.INT8:
+        ep = torch.export.export(_quantize_pt2e(ep, example_input, calibration), (example_input,))
+    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    info = get_delegation_info(edge.exported_program().graph_module)
+    buffer = edge.to_executorch().buffer
+    shape = "x".join(str(s) for s in example_input.shape[-2:])
+    path = Path(out_dir) / f"{name}_{precision.value}_{shape}.pte"
+    _write_atomic(path, buffer)
+    with torch.no_grad():
+        out_shape = tuple(model(example_input).shape)
+    delegated, portable = int(info.num_delegated_nodes), int(info.num_non_delegated_nodes)
+    portable_ops = {}
+    for op, row in info.delegation_by_operator.items():
+        if row.non_delegated > 0:
+            portable_ops[op] = int(row.non_delegated)
+    art = Artifact(Target.EXECUTORCH, precision, path, _runtime_name(), tuple(example_input.shape), out_shape,
+                   tool_versions=versions("executorch", "torchao"),
+                   delegation={"backend": "XNNPACK", "delegated_nodes": delegated, "portable_nodes": portable,
+                               "delegate_calls": int(info.num_delegated_subgraphs),
+                               "portable_ops": portable_ops,
+                               "summary": f"{delegated} nodes in {info.num_delegated_subgraphs} XNNPACK "
+                                          f"subgraph(s), {portable} left to portable kernels"})
+    return art
+
+
+def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
+    try:
+        from executorch.runtime import Runtime
+    except ImportError as err:
+        raise RuntimeUnavailable(f"executorch is not installed ({err}); pip install 'fsr_edge[executorch]'") from None
+    method = Runtime.get().load_program(str(artifact.file)).load_method("forward")
+    return lambda lr: method.execute([torch.from_numpy(np.ascontiguousarray(lr))])[0].numpy().copy()
+
+
+def _quantize_pt2e(ep, example_input: Tensor, calibration) -> nn.Module:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                         get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from fsr_edge.errors import ConfigError
+
+    if calibration is None:
+        raise ConfigError("ExecuTorch INT8 needs a calibration set (calibration=...)")
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    prepared = prepare_pt2e(ep.module(), quantizer)
+    with torch.no_grad():
+        for (lr_face,) in calibration.to_pt2e():
+            prepared(lr_face)
+    return convert_pt2e(prepared)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pte", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _runtime_name() -> str:
+    from importlib.metadata import version
+
+    return f"executorch {version('executorch')} (Python runtime, XNNPACK)"

@@ -1,0 +1,182 @@
+"""``DIST/manifest.json``: what was exported, how to feed it, and whether it passed verification.
+
+Other tools (the benchmark harness, the Android demo) read this file: the field names below are a contract.
+Add fields freely; never rename or remove one without bumping ``FORMAT``.
+
+Top level::
+
+    format: "fsr_edge.export-manifest/1"
+    fsr_edge_version: str
+    created_at: ISO-8601 UTC
+    machine: {platform, python, processor, cpu_flags_int8: [avx512_vnni|amx_int8|... present], cuda: bool}
+    model: {name, arch, scale, lr_size, params, macs, weights_sha256, kwargs}
+    calibration: {source, size, seed, rule, qat_state, method} | null      (INT8 provenance)
+    verification_faces: str                         (which faces verification used; says "built-in" without data)
+    artifacts: [artifact, ...]
+
+Each artifact::
+
+    id: "<target>-<precision>-<h>x<w>"   e.g. "onnx-int8-32x32"
+    target: onnx | openvino | executorch | coreml | tensorrt
+    precision: fp32 | fp16 | int8
+    file: path relative to DIST (a directory for .mlpackage), null when not produced
+    extra_files: [relative paths]        (OpenVINO's .bin)
+    sha256: hex (for a directory: sha256 over its sorted relative paths + file bytes), size_bytes: int
+    runtime: str, runtime_config: {..}   (settings the runtime must use to reproduce the verified numbers)
+    inputs / outputs: [{name, shape, dtype "float32", layout "NCHW", channel_order "RGB",
+                        value_range [0, 1], normalization "none"}]
+    tool_versions: {package: version}
+    verification: {status passed|failed|skipped, reason, psnr_vs_reference_db, val_psnr_db,
+                   fp32_val_psnr_db, drop_db, faces, thresholds}
+    delegation: {backend, summary, ...target-specific counts} | null
+    golden: {input: {file, shape, dtype "float32", byte_order "little"},
+             output: {file, shape, dtype, byte_order}, output_source: "artifact"|"pytorch_fp32_reference",
+             min_psnr_db: float}     raw little-endian float32 .bin files, NCHW, next to the artifact
+    export_status: exported | not_available | error, export_reason: str, notes: [str]
+
+Consumers should use only artifacts whose ``verification.status`` is ``passed`` (or ``skipped`` where the
+runtime cannot run on the exporting machine, e.g. Core ML on Linux, after their own golden self-check).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "fsr_edge.export-manifest/1"
+ARTIFACT_KEYS = ("id", "target", "precision", "file", "extra_files", "sha256", "size_bytes", "runtime",
+                 "runtime_config", "inputs", "outputs", "tool_versions", "verification", "delegation", "golden",
+                 "export_status", "export_reason", "notes")
+VERIFICATION_KEYS = ("status", "reason", "psnr_vs_reference_db", "val_psnr_db", "fp32_val_psnr_db", "drop_db")
+TOP_KEYS = ("format", "fsr_edge_version", "created_at", "machine", "model", "calibration", "verification_faces",
+            "artifacts")
+
+
+def digest(path: Path) -> tuple[str, int]:
+    """(sha256, size in bytes) of a file, or of a directory (sorted relative paths + bytes)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    if path.is_dir():
+        size = 0
+        for p in sorted(q for q in path.rglob("*") if q.is_file()):
+            h.update(p.relative_to(path).as_posix().encode())
+            data = p.read_bytes()
+            h.update(data)
+            size += len(data)
+        return h.hexdigest(), size
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest(), path.stat().st_size
+
+
+def write_golden(array: np.ndarray, path: Path) -> dict:
+    """Raw little-endian float32 (readable from Kotlin/C++ without a parser) + its shape for the manifest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.ascontiguousarray(array, dtype="<f4").tofile(path)
+    return {"file": path.name, "shape": list(array.shape), "dtype": "float32", "byte_order": "little"}
+
+
+def read_golden(dist: Path, entry: dict) -> np.ndarray:
+    return np.fromfile(Path(dist) / entry["file"], dtype="<f4").reshape(entry["shape"])
+
+
+def machine_info() -> dict:
+    flags = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        cuda = bool(torch.cuda.is_available())
+    except ImportError:
+        cuda = False
+    return {"platform": platform.platform(), "python": platform.python_version(), "processor": platform.processor()
+            or platform.machine(), "cpu_count": os.cpu_count(),
+            "cpu_flags_int8": sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "amx_tile", "avx512_bf16"}),
+            "cuda": cuda}
+
+
+def new_manifest(*, model: dict, calibration: dict | None, verification_faces: str) -> dict:
+    from fsr_edge import __version__
+
+    return {"format": FORMAT, "fsr_edge_version": __version__,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(), "model": model, "calibration": calibration,
+            "verification_faces": verification_faces, "artifacts": []}
+
+
+def write_manifest(dist: Path, manifest: dict) -> Path:
+    validate(manifest)
+    path = Path(dist) / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(manifest, f, indent=2, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_manifest(dist: Path) -> dict:
+    from fsr_edge.errors import ConfigError
+
+    path = Path(dist) / "manifest.json" if Path(dist).is_dir() else Path(dist)
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read export manifest ({err})") from None
+    validate(manifest)
+    return manifest
+
+
+def validate(manifest: dict) -> None:
+    """Raise ConfigError naming the first missing/invalid field."""
+    from fsr_edge.errors import ConfigError
+
+    def need(d: dict, keys: tuple, where: str) -> None:
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ConfigError(f"export manifest: {where} lacks {', '.join(missing)}")
+
+    need(manifest, TOP_KEYS, "top level")
+    if manifest["format"] != FORMAT:
+        raise ConfigError(f"export manifest: format {manifest['format']!r}, expected {FORMAT!r}")
+    need(manifest["model"], ("name", "arch", "scale", "lr_size", "params", "macs", "weights_sha256"), "model")
+    ids = set()
+    for art in manifest["artifacts"]:
+        need(art, ARTIFACT_KEYS, f"artifact {art.get('id', '?')}")
+        need(art["verification"], VERIFICATION_KEYS, f"artifact {art['id']} verification")
+        if art["verification"]["status"] not in ("passed", "failed", "skipped"):
+            raise ConfigError(f"export manifest: artifact {art['id']} has status {art['verification']['status']!r}")
+        if art["id"] in ids:
+            raise ConfigError(f"export manifest: duplicate artifact id {art['id']}")
+        ids.add(art["id"])
+        for io in art["inputs"] + art["outputs"]:
+            need(io, ("name", "shape", "dtype", "layout", "channel_order", "value_range", "normalization"),
+                 f"artifact {art['id']} I/O")
+
+
+def _json_default(o: Any):
+    if isinstance(o, Path):
+        return o.as_posix()
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

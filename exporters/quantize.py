@@ -1,0 +1,176 @@
+"""NNCF INT8 for the student: post-training quantization, quantization-aware training, save/load.
+
+NNCF-style steps (its QAT example):
+    1. prepare:   calib = builtin_calibration_set() or select_calibration_set(faces)
+    2. quantize:  q_student = quantize_ptq(student, calib)                 # FakeQuantize inserted, ranges set
+    3. fine-tune: qat_finetune(q_student, teacher=student, faces=...)      # distil from the fp32 student
+    4. export:    onnx.export(..., quantized_model=q_student)             # Q/DQ for ORT / OpenVINO / TensorRT
+    save_quantized(q_student, path, base_model=student); load_quantized(path)
+
+Quantization choices (why; measured in docs/results/export_int8.md):
+  - preset PERFORMANCE: symmetric INT8 weights and activations (TensorRT takes symmetric Q/DQ only; activations
+    after ReLU get unsigned 8-bit with zero point 0, still symmetric).
+  - the final ``add`` of the network (SR residual + bilinear skip) and the bilinear upsample are left in float
+    (``ignored_scope``): quantizing that full-resolution add costs more than it saves on OpenVINO's CPU plugin
+    and costs most of the INT8 PSNR drop, while the convolutions carry nearly all MACs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fsr_edge.errors import WeightsError
+
+FORMAT = "fsr_edge.nncf-int8/1"
+
+
+def use_reference_kernels() -> None:
+    """Run NNCF's fake-quant ops in plain torch instead of compiling its C++ extension on first use.
+
+    The extension build takes minutes on a small CPU (and times out on a busy one); for student-sized
+    models the torch ops are fast enough. Set FSR_EDGE_NNCF_EXTENSIONS=1 to let NNCF compile its kernels.
+    """
+    if os.environ.get("FSR_EDGE_NNCF_EXTENSIONS") == "1":
+        return
+    from nncf.torch.quantization.quantize_functions import QuantizedFunctionsCPU
+    from nncf.torch.quantization.reference import torch_executor
+
+    class _EagerReference:  # NNCF's reference ops without its torch.compile wrapper (compiling is slower here)
+        Quantize_forward = staticmethod(torch_executor.forward)
+        Quantize_backward = staticmethod(torch_executor.backward)
+
+    if QuantizedFunctionsCPU._loaded_namespace is None:
+        QuantizedFunctionsCPU._loaded_namespace = _EagerReference
+
+
+def default_ignored_scope(model: nn.Module) -> Any:
+    """Ops kept in float: the output add and the bilinear skip (see the module docstring)."""
+    import nncf
+
+    names = []
+    if getattr(model, "skip", True) is not False:
+        names = ["/add/0", "/interpolate/0"]
+    return nncf.IgnoredScope(names=names, validate=False)
+
+
+def quantize_ptq(model: nn.Module, calibration, *, subset_size: int | None = None,
+                 ignored_scope: Any | None = None, fast_bias_correction: bool = True) -> nn.Module:
+    """NNCF post-training INT8: FakeQuantize inserted and calibrated on ``calibration`` (a CalibrationSet)."""
+    import nncf
+
+    use_reference_kernels()
+    dataset = calibration.to_nncf()
+    n = len(calibration)
+    return nncf.quantize(_copy(model).eval(), dataset, subset_size=subset_size or n,
+                         preset=nncf.QuantizationPreset.PERFORMANCE,
+                         ignored_scope=ignored_scope if ignored_scope is not None else default_ignored_scope(model),
+                         fast_bias_correction=fast_bias_correction)
+
+
+def qat_finetune(quantized_model: nn.Module, *, teacher: nn.Module, lr_faces: list[Tensor],
+                 hr_faces: list[Tensor] | None = None, steps: int = 100, lr: float = 1e-5, batch_size: int = 8,
+                 gt_weight: float = 0.5, seed: int = 0, progress: bool = True) -> dict[str, float]:
+    """Quantization-aware fine-tuning: the fake-quantized student learns to match the fp32 student (the
+    distillation teacher, frozen) and, when ``hr_faces`` are given, the ground truth.
+
+    ``lr_faces``: (1, 3, h, w) tensors with the training degradations; ``hr_faces`` matching (3, H, W).
+    Returns the first/last loss so the caller can log that it moved.
+    """
+    from tqdm import tqdm
+
+    use_reference_kernels()
+    teacher = teacher.eval().requires_grad_(False)   # offline KD: the teacher must not drift
+    lr_all = torch.cat(lr_faces)
+    hr_all = torch.stack(hr_faces) if hr_faces is not None else None
+    with torch.no_grad():
+        teacher_sr = torch.cat([teacher(lr_all[i:i + 16]) for i in range(0, len(lr_all), 16)])
+    quantized_model.train()
+    opt = torch.optim.Adam([p for p in quantized_model.parameters() if p.requires_grad], lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    first = last = float("nan")
+    bar = tqdm(range(steps), desc="QAT", unit="step", disable=not progress)
+    for step in bar:
+        idx = torch.randint(len(lr_all), (min(batch_size, len(lr_all)),), generator=gen)
+        sr_face = quantized_model(lr_all[idx])
+        loss = F.l1_loss(sr_face, teacher_sr[idx])
+        if hr_all is not None and gt_weight > 0:
+            loss = loss + gt_weight * F.l1_loss(sr_face, hr_all[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        last = loss.item()
+        first = last if step == 0 else first
+        bar.set_postfix(loss=f"{last:.4f}")
+    quantized_model.eval()
+    return {"first_loss": first, "last_loss": last, "steps": steps}
+
+
+def save_quantized(quantized_model: nn.Module, path: str | os.PathLike, *, arch: str, kwargs: dict | None = None,
+                   base_weights_sha256: str = "", metadata: dict[str, str] | None = None) -> Path:
+    """NNCF config (JSON) + full state (weights and quantizer ranges) in one safetensors file; atomic."""
+    import nncf.torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = nncf.torch.get_config(quantized_model)
+    state = {k: v.detach().contiguous().cpu() for k, v in quantized_model.state_dict().items()}
+    meta = {"format": FORMAT, "fsr_edge.arch": arch, "fsr_edge.kwargs": json.dumps(kwargs or {}),
+            "nncf.config": json.dumps(config), "base_weights_sha256": base_weights_sha256, **(metadata or {})}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_quantized(path: str | os.PathLike) -> tuple[nn.Module, dict[str, str]]:
+    """Rebuild the fake-quantized student from ``save_quantized``'s file: (model in eval mode, metadata)."""
+    import nncf.torch
+    from safetensors.torch import load_file
+
+    from fsr_edge.models import create_model, read_metadata
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not an fsr_edge NNCF INT8 state (format {meta.get('format')!r})")
+    use_reference_kernels()
+    model = create_model(meta["fsr_edge.arch"], **json.loads(meta.get("fsr_edge.kwargs", "{}"))).eval()
+    qmodel = nncf.torch.load_from_config(model, json.loads(meta["nncf.config"]))
+    state = load_file(str(path))
+    missing, unexpected = qmodel.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise WeightsError(f"{path}: quantized state does not fit {meta['fsr_edge.arch']} "
+                           f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+    return qmodel.eval(), meta
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """Hash of a model's float state (names, shapes, bytes): ties a QAT state to the fp32 weights it came from."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        t = v.detach().contiguous().cpu()
+        h.update(k.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model)
