@@ -3,6 +3,14 @@
 LR body at the input size, then progressive x2 stages (conv -> depth-to-space), so the features at 1/8, 1/4
 and 1/2 of the output size are real tensors the MSKD recipe can match to the teacher's scales through 1x1
 adapters (training only). Plain ReLU (quantizes and fuses well everywhere), channel counts in multiples of 16.
+
+Deployment shape (fixed 2026-11-21 after measuring, docs/results/export_int8.md): the defaults below stay.
+INT8 beats fp32 on OpenVINO (VNNI) and ExecuTorch/XNNPACK delegates the whole graph (pixel shuffle and the
+bilinear skip included). What costs time on CPU runtimes is not the shape but how pixel shuffle is lowered
+(DepthToSpace, not 6-D transposes: the exporters go through ONNX for OpenVINO) and quantizing the
+full-resolution output add (kept float). A learned conv skip (3 -> 192 + depth-to-space) instead of the
+bilinear one was measured and was not faster. ``block_channels`` only exists so structured pruning
+(fsr_edge.exporters.prune) can narrow each residual block's inner width; training uses the default.
 """
 
 from __future__ import annotations
@@ -18,9 +26,10 @@ def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
 
 
 class _ResBlock(nn.Module):
-    def __init__(self, ch: int):
+    def __init__(self, ch: int, inner: int | None = None):
         super().__init__()
-        self.conv1, self.conv2 = _conv(ch, ch), _conv(ch, ch)
+        inner = inner or ch
+        self.conv1, self.conv2 = _conv(ch, inner), _conv(inner, ch)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(F.relu(self.conv1(x)))
@@ -34,7 +43,7 @@ class EdgeSR(nn.Module):
     """
 
     def __init__(self, scale: int = 8, *, channels: tuple[int, int, int] = (32, 32, 16), blocks: int = 4,
-                 lr_size: int | None = None):
+                 lr_size: int | None = None, block_channels: tuple[int, ...] | None = None):
         super().__init__()
         if scale != 8:
             raise ValueError("EdgeSR is built for x8 (three x2 stages)")
@@ -43,7 +52,10 @@ class EdgeSR(nn.Module):
         self.feature_channels = (c0, c1, c2)
         self.feature_strides = (8, 4, 2)
         self.head = _conv(3, c0)
-        self.body = nn.Sequential(*[_ResBlock(c0) for _ in range(blocks)])
+        if block_channels is not None and len(block_channels) != blocks:
+            raise ValueError(f"block_channels has {len(block_channels)} entries for {blocks} blocks")
+        inner = tuple(block_channels) if block_channels is not None else (c0,) * blocks
+        self.body = nn.Sequential(*[_ResBlock(c0, w) for w in inner])
         self.up1 = nn.Sequential(_conv(c0, 4 * c1), nn.PixelShuffle(2), nn.ReLU())
         self.up2 = nn.Sequential(_conv(c1, 4 * c2), nn.PixelShuffle(2), nn.ReLU())
         self.to_rgb = nn.Sequential(_conv(c2, 4 * 3), nn.PixelShuffle(2))
