@@ -5,7 +5,7 @@ the golden vectors of a real export, and the Kotlin unit tests read vectors this
 app needs (input size, layout, channel order, value range, PSNR threshold) comes from ``manifest.json``:
 
     pixels   (H*W,) packed ARGB ints, row-major, as ``android.graphics.Bitmap.getPixels`` returns them
-    tensor   (1, 3, H, W) float32 NCHW, channels and value range as the artifact's ``io`` spec says
+    tensor   (1, 3, H, W) float32 NCHW, channels and value range as the artifact's ``inputs``/``outputs`` spec says
 
 Face alignment and paste-back have their Python reference in ``fsr_edge.faces`` (``ffhq_matrix``, ``align_face``,
 ``face_mask``, ``paste_face``): the Kotlin ``FaceQuad``/``pasteCrop`` are tested against those, not against a copy.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import load_manifest, sha256_file
+from .exporters.manifest import digest, load_manifest
 from .errors import FsrEdgeError
 
 __all__ = ["ASSETS_DIR", "GoldenCheck", "argb_to_rgb", "check_golden", "executorch_artifacts", "install_artifacts",
@@ -37,8 +37,10 @@ _SHIFTS = {"RGB": (16, 8, 0), "BGR": (0, 8, 16)}
 
 # ---------------------------------------------------------------------------------------------------- contract
 def executorch_artifacts(manifest: Mapping) -> list[dict]:
-    """The artifacts the Android app can run (ExecuTorch programs), in manifest order."""
-    return [a for a in manifest.get("artifacts", []) if a.get("target") == _EXECUTORCH]
+    """The artifacts the Android app runs: ExecuTorch programs that were written and did not fail verification,
+    in manifest order (the Kotlin ``Manifest.executorchArtifacts`` applies the same rule)."""
+    return [a for a in manifest.get("artifacts", [])
+            if a.get("target") == _EXECUTORCH and a.get("file") and (a.get("verification") or {}).get("status") != "failed"]
 
 
 def _check_spec(spec: Mapping, width: int, height: int) -> None:
@@ -120,18 +122,23 @@ def psnr_db(reference: np.ndarray, actual: np.ndarray, *, data_range: float) -> 
 
 # ---------------------------------------------------------------------------------------------------- golden
 def read_golden(artifact: Mapping, dist_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """The artifact's golden input and output tensors, shaped as its io spec says (raw little-endian float32)."""
-    golden, io = artifact.get("golden"), artifact["io"]
+    """The artifact's golden input and output tensors (raw little-endian float32, shapes from the manifest)."""
+    from .exporters.manifest import read_golden as _read
+
+    golden = artifact.get("golden")
     if not golden:
         raise FsrEdgeError(f"artifact {artifact['id']}: manifest has no golden vectors; re-export it")
     arrays = []
-    for key in ("input", "output"):
-        path = Path(dist_dir) / golden[key]
-        shape = io[key]["shape"]
-        data = np.fromfile(path, dtype="<f4")
-        if data.size != int(np.prod(shape)):
-            raise FsrEdgeError(f"{path}: {data.size} floats, but io.{key} shape is {shape}")
-        arrays.append(data.reshape(shape))
+    for key, spec in (("input", artifact["inputs"][0]), ("output", artifact["outputs"][0])):
+        entry = golden[key]
+        path = Path(dist_dir) / entry["file"]
+        if entry["shape"] != spec["shape"] or entry.get("dtype") != "float32" or entry.get("byte_order") != "little":
+            raise FsrEdgeError(f"{path}: golden {key} is {entry.get('dtype')}/{entry.get('byte_order')} "
+                               f"{entry['shape']}, but the artifact's {key} is float32 {spec['shape']}; re-export")
+        try:
+            arrays.append(_read(Path(dist_dir), entry))
+        except (OSError, ValueError) as err:
+            raise FsrEdgeError(f"{path}: cannot read {spec['shape']} float32 from it ({err}); re-export") from None
     return arrays[0], arrays[1]
 
 
@@ -149,7 +156,7 @@ class GoldenCheck:
 
 def check_golden(manifest: Mapping, dist_dir: str | Path, *, artifact_id: str | None = None) -> list[GoldenCheck]:
     """Runs each ExecuTorch artifact (or only ``artifact_id``) in ExecuTorch's Python runtime on its golden input
-    and compares with its golden output against the manifest's own PSNR threshold: what the app does at first launch.
+    and compares with its golden output against ``golden.min_psnr_db``: what the app does at first launch.
     """
     import torch
     from executorch.runtime import Runtime
@@ -162,9 +169,9 @@ def check_golden(manifest: Mapping, dist_dir: str | Path, *, artifact_id: str | 
         golden_in, golden_out = read_golden(art, dist_dir)
         method = runtime.load_program(Path(dist_dir) / art["file"]).load_method("forward")
         actual = method.execute([torch.from_numpy(golden_in)])[0].numpy()
-        lo, hi = art["io"]["output"]["value_range"]
+        lo, hi = art["outputs"][0]["value_range"]
         checks.append(GoldenCheck(art["id"], psnr_db(golden_out, actual, data_range=hi - lo),
-                                  float(art["verification"]["psnr_threshold_db"]),
+                                  float(art["golden"]["min_psnr_db"]),
                                   float(np.abs(golden_out - actual).max())))
     if artifact_id is not None and not checks:
         raise FsrEdgeError(f"manifest has no executorch artifact {artifact_id!r}")
@@ -204,9 +211,10 @@ def install_artifacts(dist_dir: str | Path, android_dir: str | Path) -> list[Pat
         src = dist_dir / art["file"]
         if not src.is_file():
             raise FsrEdgeError(f"{src}: listed in the manifest as {art['id']} but missing; re-run the export")
-        if art.get("sha256") and sha256_file(src) != art["sha256"]:
+        if art.get("sha256") and digest(src)[0] != art["sha256"]:
             raise FsrEdgeError(f"{src}: sha256 differs from the manifest; the export is stale or partial, re-run it")
-        rel_paths = [art["file"], *(art["golden"][k] for k in ("input", "output") if art.get("golden"))]
+        rel_paths = [art["file"], *art.get("extra_files", []),
+                     *(art["golden"][k]["file"] for k in ("input", "output") if art.get("golden"))]
         for rel in rel_paths:
             if Path(rel).is_absolute() or ".." in Path(rel).parts:
                 raise FsrEdgeError(f"{dist_dir / MANIFEST_NAME}: path {rel!r} leaves the export folder; re-export")

@@ -77,21 +77,48 @@ def test_psnr_matches_its_definition():
     assert psnr_db(a, a, data_range=1.0) == float("inf")
 
 
-def test_read_golden_checks_sizes(tmp_path):
-    art = {"id": "a", "io": {"input": _spec(2), "output": _spec(4)}, "golden": {"input": "i.bin", "output": "o.bin"}}
-    np.zeros(12, "<f4").tofile(tmp_path / "i.bin")
+def _golden(file: str, size: int) -> dict:
+    return {"file": file, "shape": [1, 3, size, size], "dtype": "float32", "byte_order": "little"}
+
+
+def test_read_golden_checks_sizes_and_contract(tmp_path):
+    art = {"id": "a", "inputs": [_spec(2)], "outputs": [_spec(4)],
+           "golden": {"input": _golden("i.bin", 2), "output": _golden("o.bin", 4), "min_psnr_db": 45.0}}
+    np.arange(12, dtype="<f4").tofile(tmp_path / "i.bin")
     np.zeros(47, "<f4").tofile(tmp_path / "o.bin")
-    with pytest.raises(FsrEdgeError, match="48|shape"):
+    with pytest.raises(FsrEdgeError, match="o.bin"):
         read_golden(art, tmp_path)
+    np.zeros(48, "<f4").tofile(tmp_path / "o.bin")
+    golden_in, golden_out = read_golden(art, tmp_path)
+    assert golden_in.shape == (1, 3, 2, 2) and golden_in[0, 2, 1, 1] == 11 and golden_out.shape == (1, 3, 4, 4)
+    art["golden"]["output"]["byte_order"] = "big"
+    with pytest.raises(FsrEdgeError, match="big"):
+        read_golden(art, tmp_path)
+
+
+def _manifest(artifacts: list[dict]) -> dict:
+    """A manifest that passes exporters.manifest.validate, around hand-made artifacts."""
+    from fsr_edge.exporters.manifest import ARTIFACT_KEYS, FORMAT, TOP_KEYS, VERIFICATION_KEYS
+
+    base = {k: None for k in TOP_KEYS}
+    base.update(format=FORMAT, model={"name": "m", "arch": "a", "scale": 2, "lr_size": 2, "params": 1, "macs": 1,
+                                      "weights_sha256": "0"})
+    full = []
+    for art in artifacts:
+        entry = {k: None for k in ARTIFACT_KEYS}
+        entry.update(extra_files=[], golden=None, **art)
+        entry["verification"] = {**{k: None for k in VERIFICATION_KEYS}, **art["verification"]}
+        full.append(entry)
+    return {**base, "artifacts": full}
 
 
 def _fake_export(tmp_path, *, sha="", file="m.pte"):
     dist = tmp_path / "dist"
     dist.mkdir()
     (dist / "m.pte").write_bytes(b"pte bytes")
-    art = {"id": "executorch-fp32", "target": "executorch", "precision": "fp32", "file": file, "sha256": sha,
-           "io": {"input": _spec(2), "output": _spec(4)}}
-    (dist / "manifest.json").write_text(json.dumps({"model": {"name": "m"}, "artifacts": [art]}))
+    art = {"id": "executorch-fp32-2x2", "target": "executorch", "precision": "fp32", "file": file, "sha256": sha,
+           "inputs": [_spec(2)], "outputs": [_spec(4)], "verification": {"status": "passed"}}
+    (dist / "manifest.json").write_text(json.dumps(_manifest([art])))
     app = tmp_path / "android_demo"
     (app / "app").mkdir(parents=True)
     return dist, app

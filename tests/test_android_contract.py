@@ -20,7 +20,7 @@ import pytest
 
 from fsr_edge.android import (ASSETS_DIR, argb_to_rgb, check_golden, executorch_artifacts, install_artifacts,
                               postprocess, preprocess_argb, psnr_db, read_golden, rgb_to_argb)
-from fsr_edge.bench import load_manifest, sha256_file
+from fsr_edge.exporters.manifest import digest, load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 ANDROID = REPO / "android_demo"
@@ -31,55 +31,28 @@ JVM_TEST = ANDROID / "tools/jvm_test.sh"
 pytestmark = pytest.mark.slow
 
 
+
 # ---------------------------------------------------------------------------------------------------- the export
-def _export(dist: Path) -> None:
-    """A real ExecuTorch (XNNPACK) export of the edge student into ``dist``, with the planned manifest fields.
-
-    Stand-in for ``fsr-edge export`` until exporters/ provides it: same flat steps (torch.export ->
-    to_edge_transform_and_lower -> .pte), golden vectors as raw little-endian float32.
-    """
+def _export(dist: Path, tmp: Path) -> None:
+    """``fsr-edge export --targets executorch --precisions fp32`` of an edge student (seeded weights: the contract,
+    not the quality, is under test), verification faces built in (no face data needed)."""
     import torch
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.runtime import Runtime
 
-    from fsr_edge.models import create_model
-    from fsr_edge.profile import count_macs, count_params
+    from fsr_edge.exporters import export_student
+    from fsr_edge.models import create_model, save_model
 
     torch.manual_seed(0)
-    model = create_model("edge_sr_x8").eval()
-    lr_face = torch.rand(1, 3, model.lr_size, model.lr_size)
-    program = to_edge_transform_and_lower(torch.export.export(model, (lr_face,)),
-                                          partitioner=[XnnpackPartitioner()]).to_executorch()
-    (dist / "edge_sr_x8_fp32.pte").write_bytes(program.buffer)
-    with torch.no_grad():
-        sr_face = model(lr_face)
-    (dist / "golden").mkdir()
-    lr_face.numpy().astype("<f4").tofile(dist / "golden/input.bin")
-    sr_face.numpy().astype("<f4").tofile(dist / "golden/output.bin")
-    ran = Runtime.get().load_program(dist / "edge_sr_x8_fp32.pte").load_method("forward").execute([lr_face])[0]
-    tensor = lambda name, t: {"name": name, "shape": list(t.shape), "dtype": "float32", "layout": "NCHW",  # noqa: E731
-                              "channel_order": "RGB", "value_range": [0, 1], "normalization": "none"}
-    pte = dist / "edge_sr_x8_fp32.pte"
-    manifest = {"fsr_edge_version": "0.1.0", "created_at": "2026-11-21T00:00:00+00:00",
-                "model": {"name": "edge_sr_x8", "arch": "edge_sr_x8", "scale": 8, "lr_size": model.lr_size,
-                          "params": count_params(model), "macs": count_macs(model, tuple(lr_face.shape))},
-                "artifacts": [{"id": "executorch-fp32", "target": "executorch", "precision": "fp32",
-                               "file": pte.name, "sha256": sha256_file(pte), "size_bytes": pte.stat().st_size,
-                               "runtime": "executorch",
-                               "io": {"input": tensor("lr_face", lr_face), "output": tensor("sr_face", sr_face)},
-                               "golden": {"input": "golden/input.bin", "output": "golden/output.bin"},
-                               "verification": {"status": "passed", "psnr_threshold_db": 40.0,
-                                                "psnr_vs_reference_db": psnr_db(sr_face.numpy(), ran.numpy(),
-                                                                                data_range=1.0)}}]}
-    (dist / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    weights = tmp / "edge_sr_x8.safetensors"
+    save_model(create_model("edge_sr_x8"), weights, arch="edge_sr_x8")
+    export_student(str(weights), dist, targets=["executorch"], precisions=["fp32"], progress=False,
+                   log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     pytest.importorskip("executorch.runtime", reason="ExecuTorch (fsr_edge[executorch]) is not installed")
     out = tmp_path_factory.mktemp("dist")
-    _export(out)
+    _export(out, tmp_path_factory.mktemp("weights"))
     return out
 
 
@@ -112,13 +85,15 @@ def _resolve(manifest: dict, path: str) -> list:
         name, each = part.removesuffix("[]"), part.endswith("[]")
         nodes = [n[name] for n in nodes if isinstance(n, dict) and name in n]
         if each:
-            nodes = [x for n in nodes for x in n if name != "artifacts" or x.get("target") == "executorch"]
+            nodes = [x for n in nodes for x in n]
+            if name == "artifacts":
+                nodes = executorch_artifacts({"artifacts": nodes})
     return nodes
 
 
 def test_every_manifest_key_the_app_reads_exists_in_a_real_export(manifest):
     objects = _kotlin_key_objects((CORE_MAIN / "ManifestKeys.kt").read_text().split("object BenchKeys")[0])
-    assert {"Root", "Model", "Artifact", "Io", "TensorSpec", "Golden", "Verification"} <= set(objects)
+    assert {"Root", "Model", "Artifact", "TensorSpec", "Golden", "GoldenFile", "Verification"} <= set(objects)
     for name, (path, consts) in objects.items():
         assert path.startswith("manifest"), f"{name}: KDoc path {path!r}"
         optional = "only where" in path
@@ -147,6 +122,20 @@ def test_app_sources_read_json_only_through_the_key_objects():
     assert not offenders, "JSON keys spelled outside ManifestKeys/BenchKeys:\n" + "\n".join(offenders)
 
 
+def test_manifest_is_json_that_androids_parser_accepts(dist):
+    # Python's json writes Infinity/NaN for non-finite floats; android's org.json.JSONObject rejects the whole file.
+    def refuse(token):
+        raise AssertionError(f"manifest.json holds {token}: Android cannot parse it (write null instead)")
+
+    json.loads((dist / "manifest.json").read_text(), parse_constant=refuse)
+
+
+def test_app_reads_the_exporters_manifest_format():
+    from fsr_edge.exporters.manifest import FORMAT
+
+    assert f'const val FORMAT = "{FORMAT}"' in (CORE_MAIN / "Manifest.kt").read_text()
+
+
 def test_app_runtime_version_is_the_exporters():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     pins = [d for d in pyproject["project"]["optional-dependencies"]["executorch"] if d.startswith("executorch")]
@@ -165,10 +154,10 @@ def test_install_puts_what_the_app_expects_into_its_assets(dist, manifest, tmp_p
     for art in executorch_artifacts(manifest):
         pte = assets / art["file"]
         assert pte in written and pte.suffix == ".pte"
-        assert sha256_file(pte) == art["sha256"] and pte.stat().st_size == art["size_bytes"]
-        golden_in, golden_out = read_golden(art, assets)  # sizes checked against io shapes
-        assert list(golden_in.shape) == art["io"]["input"]["shape"]
-        assert list(golden_out.shape) == art["io"]["output"]["shape"]
+        assert digest(pte) == (art["sha256"], art["size_bytes"])
+        golden_in, golden_out = read_golden(art, assets)  # shapes checked against the tensor contracts
+        assert list(golden_in.shape) == art["inputs"][0]["shape"]
+        assert list(golden_out.shape) == art["outputs"][0]["shape"]
     # Running it again (a re-export) replaces the files in place.
     assert install_artifacts(dist, app) == written
 
@@ -181,7 +170,7 @@ def test_golden_vectors_hold_in_executorchs_runtime(dist, manifest):
 
 def test_python_reference_round_trips_the_golden_output(dist, artifact):
     _, golden_out = read_golden(artifact, dist)
-    spec = artifact["io"]["output"]
+    spec = artifact["outputs"][0]
     size = spec["shape"][-1]
     back = preprocess_argb(postprocess(golden_out, spec=spec), size, size, spec=spec)
     lo, hi = spec["value_range"]
@@ -196,7 +185,7 @@ def _write_vectors(dist: Path, artifact: dict, out: Path, faces_root: Path | Non
 
     from fsr_edge.faces import align_face, ffhq_matrix
 
-    spec_in, spec_out = artifact["io"]["input"], artifact["io"]["output"]
+    spec_in, spec_out = artifact["inputs"][0], artifact["outputs"][0]
     h, w = spec_in["shape"][2:]
     rgb = np.random.default_rng(7).integers(0, 256, (h, w, 3), dtype=np.uint8)
     rgb_to_argb(rgb).astype("<i4").tofile(out / "pre_argb.bin")
@@ -226,8 +215,10 @@ def _write_vectors(dist: Path, artifact: dict, out: Path, faces_root: Path | Non
     vectors = {"dist": str(dist), "artifact_id": artifact["id"],
                "pre": {"argb": "pre_argb.bin", "expected": "pre_expected.bin"},
                "post": {"expected_argb": "post_expected.bin"},
-               "runtime_output": "runtime_output.bin", "runtime_psnr_db": runtime_psnr,
-               "runtime_passed": runtime_psnr >= artifact["verification"]["psnr_threshold_db"],
+               # Android's org.json refuses Infinity: an exact match travels as null.
+               "runtime_output": "runtime_output.bin",
+               "runtime_psnr_db": None if np.isinf(runtime_psnr) else runtime_psnr,
+               "runtime_passed": runtime_psnr >= artifact["golden"]["min_psnr_db"],
                "align": align, "bench_out": "phone_bench.json"}
     if faces_root is not None:
         from fsr_edge.io import read_image

@@ -33,7 +33,7 @@ class StudentBenchmarkTest {
             val row = rows.getJSONObject(i)
             val id = row.getString(BenchKeys.Row.ID)
             assertEquals("$id: ${row.optString(BenchKeys.Row.REASON)}", "measured", row.getString(BenchKeys.Row.STATUS))
-            val threshold = requireNotNull(assets.artifact(id).psnrThresholdDb)
+            val threshold = requireNotNull(assets.artifact(id).goldenMinPsnrDb)
             val psnr = row.getDouble(BenchKeys.Row.GOLDEN_PSNR_DB)
             assertTrue("$id: golden PSNR $psnr dB < $threshold dB", psnr >= threshold)
         }

@@ -10,6 +10,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.fsredge.demo.core.BenchKeys
+import org.fsredge.demo.core.BenchReport
 import org.json.JSONObject
 
 /** Runs [PhoneBench] and shows each row's median latency and golden PSNR, and where bench.json was written. */
@@ -47,7 +48,7 @@ class BenchmarkActivity : AppCompatActivity() {
         return (0 until rows.length()).joinToString("\n") { i ->
             val row = rows.getJSONObject(i)
             val id = row.getString(BenchKeys.Row.ID)
-            if (row.getString(BenchKeys.Row.STATUS) != "measured") {
+            if (row.getString(BenchKeys.Row.STATUS) != BenchReport.STATUS_MEASURED) {
                 "$id: ${row.getString(BenchKeys.Row.STATUS)} (${row.optString(BenchKeys.Row.REASON)})"
             } else {
                 val latency = row.getJSONObject(BenchKeys.Row.LATENCY)

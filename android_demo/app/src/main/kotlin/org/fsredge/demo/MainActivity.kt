@@ -6,6 +6,7 @@ import android.content.pm.PackageManager
 import android.graphics.Color
 import android.os.Bundle
 import android.os.SystemClock
+import android.util.Log
 import android.widget.Button
 import android.widget.ImageView
 import android.widget.TextView
@@ -116,13 +117,19 @@ class MainActivity : AppCompatActivity() {
             return
         }
         val upright = proxy.use { it.toBitmap().rotated(it.imageInfo.rotationDegrees) }
-        val t0 = SystemClock.elapsedRealtimeNanos()
-        val landmarks = detector.detect(upright)
-        val detectMs = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
-        val frame = faceRestorer.restore(upright.toArgbImage(), landmarks, detectMs)
-        val before = frame.before.toBitmap()
-        val after = frame.after.toBitmap()
-        runOnUiThread { show(frame, before, after) }
+        // One bad frame (a detector or runtime error) is reported and skipped; the next frame tries again.
+        runCatching {
+            val t0 = SystemClock.elapsedRealtimeNanos()
+            val landmarks = detector.detect(upright)
+            val detectMs = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
+            val frame = faceRestorer.restore(upright.toArgbImage(), landmarks, detectMs)
+            Triple(frame, frame.before.toBitmap(), frame.after.toBitmap())
+        }.onSuccess { (frame, before, after) ->
+            runOnUiThread { show(frame, before, after) }
+        }.onFailure { err ->
+            Log.w(TAG, "frame skipped", err)
+            runOnUiThread { timesView.text = "frame skipped: ${err.message}" }
+        }
     }
 
     private fun show(frame: RestoredFrame, before: android.graphics.Bitmap, after: android.graphics.Bitmap) {
@@ -138,6 +145,8 @@ class MainActivity : AppCompatActivity() {
         student?.close()
     }
 }
+
+private const val TAG = "fsr_edge"
 
 /** Running means of the stage times over the last frames: one frame's numbers jitter too much to read. */
 private class StageAverages(private val window: Int = 30) {

@@ -35,19 +35,20 @@ class StudentAssets private constructor(
      * files folder under a name that carries its sha256, and the copy is verified against the manifest.
      */
     fun modelFile(artifact: ManifestArtifact): File {
+        val relative = requireNotNull(artifact.file) { "${artifact.id} has no file (not exported)" }
         val dir = File(context.filesDir, "models").apply { mkdirs() }
-        val target = File(dir, "${artifact.sha256.take(16)}-${File(artifact.file).name}")
+        val target = File(dir, "${artifact.sha256.take(16)}-${File(relative).name}")
         if (target.isFile) return target
         val tmp = File(dir, "${target.name}.tmp")
         val digest = MessageDigest.getInstance("SHA-256")
-        openAsset(artifact.file).use { input ->
+        openAsset(relative).use { input ->
             tmp.outputStream().use { out -> copyHashing(input, out::write, digest) }
         }
         val actual = digest.digest().joinToString("") { "%02x".format(it) }
         if (artifact.sha256.isNotEmpty() && actual != artifact.sha256) {
             tmp.delete()
             throw ManifestException(
-                "assets/${artifact.file}: sha256 $actual differs from manifest.json; re-run the install step and rebuild",
+                "assets/$relative: sha256 $actual differs from manifest.json; re-run the install step and rebuild",
             )
         }
         if (!tmp.renameTo(target)) throw ManifestException("cannot write ${target.path}")

@@ -145,7 +145,7 @@ class BenchReport(
         val json = JSONObject()
             .put(r.ID, a.id).put(r.ROLE, "student").put(r.MODEL, model.optString(ManifestKeys.Model.NAME))
             .put(r.TARGET, a.target).put(r.RUNTIME, a.runtime.ifEmpty { a.target }).put(r.PRECISION, a.precision)
-            .put(r.DEVICE, "cpu").put(r.FILE, a.file).put(r.SIZE_BYTES, a.sizeBytes)
+            .put(r.DEVICE, "cpu").put(r.FILE, a.file ?: JSONObject.NULL).put(r.SIZE_BYTES, a.sizeBytes)
             .put(r.VERIFICATION, a.verificationStatus ?: JSONObject.NULL)
             .put(r.STATUS, row.status).put(r.REASON, row.reason ?: JSONObject.NULL)
         if (row.status != STATUS_MEASURED) return json

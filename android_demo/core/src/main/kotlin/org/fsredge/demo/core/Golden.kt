@@ -41,12 +41,12 @@ data class GoldenCheck(val artifactId: String, val psnrDb: Double, val threshold
 }
 
 /**
- * Compares a runtime's output on the golden input with the manifest's golden output. The threshold comes from the
- * manifest (`verification.psnr_threshold_db`): the same bar the exporter's own verification used.
+ * Compares a runtime's output on the golden input with the manifest's golden output, against the manifest's own
+ * bar for this artifact's precision (`golden.min_psnr_db`).
  */
 fun checkGolden(artifact: ManifestArtifact, goldenOutput: FloatArray, actualOutput: FloatArray): GoldenCheck {
-    val threshold = artifact.psnrThresholdDb
-        ?: throw ManifestException("artifact ${artifact.id} has no verification PSNR threshold: re-export it")
+    val threshold = artifact.goldenMinPsnrDb
+        ?: throw ManifestException("artifact ${artifact.id} has no golden.min_psnr_db: re-export it")
     if (goldenOutput.size != artifact.output.numel) {
         throw ManifestException(
             "golden output of ${artifact.id} holds ${goldenOutput.size} floats, io.output shape ${artifact.output.shape}",

@@ -36,7 +36,7 @@ data class ManifestArtifact(
     val id: String,
     val target: String,
     val precision: String,
-    val file: String,
+    val file: String?,
     val sha256: String,
     val sizeBytes: Long,
     val runtime: String,
@@ -44,18 +44,27 @@ data class ManifestArtifact(
     val output: ManifestTensorSpec,
     val goldenInput: String?,
     val goldenOutput: String?,
+    /** The PSNR a runtime's output on the golden input must reach against the golden output (`golden.min_psnr_db`). */
+    val goldenMinPsnrDb: Double?,
     val verificationStatus: String?,
-    val psnrThresholdDb: Double?,
+    val exportStatus: String?,
 )
 
 data class ManifestModel(val name: String, val arch: String, val scale: Int, val lrSize: Int)
 
 data class Manifest(val fsrEdgeVersion: String, val model: ManifestModel, val artifacts: List<ManifestArtifact>) {
-    /** The artifacts this app can run: ExecuTorch programs whose tensors follow the contract checked in [parse]. */
-    val executorchArtifacts: List<ManifestArtifact> get() = artifacts.filter { it.target == TARGET_EXECUTORCH }
+    /**
+     * The artifacts this app can run: ExecuTorch programs that were written (a file) and did not fail the
+     * exporter's verification, in manifest order.
+     */
+    val executorchArtifacts: List<ManifestArtifact>
+        get() = artifacts.filter { it.target == TARGET_EXECUTORCH && it.file != null && it.verificationStatus != FAILED }
 
     companion object {
         const val TARGET_EXECUTORCH = "executorch"
+        /** The manifest format this app reads (`exporters/manifest.py` FORMAT); a new major version is refused. */
+        const val FORMAT = "fsr_edge.export-manifest/1"
+        private const val FAILED = "failed"
 
         /** Parses manifest.json; any missing or mistyped field becomes a [ManifestException] naming it. */
         fun parse(text: String): Manifest = try {
@@ -65,6 +74,10 @@ data class Manifest(val fsrEdgeVersion: String, val model: ManifestModel, val ar
         }
 
         fun fromJson(root: JSONObject): Manifest {
+            val format = root.optString(ManifestKeys.Root.FORMAT)
+            if (format != FORMAT) {
+                throw ManifestException("manifest.json format '$format': this app reads '$FORMAT'; update the app or re-export")
+            }
             val model = root.req(ManifestKeys.Root.MODEL, "manifest").let { m ->
                 ManifestModel(
                     name = m.getString(ManifestKeys.Model.NAME),
@@ -81,26 +94,41 @@ data class Manifest(val fsrEdgeVersion: String, val model: ManifestModel, val ar
 
         private fun parseArtifact(a: JSONObject): ManifestArtifact {
             val id = a.getString(ManifestKeys.Artifact.ID)
-            val io = a.req(ManifestKeys.Artifact.IO, "artifact $id")
             val golden = a.optJSONObject(ManifestKeys.Artifact.GOLDEN)
             val verification = a.optJSONObject(ManifestKeys.Artifact.VERIFICATION)
+            val input = parseTensor(a.firstOf(ManifestKeys.Artifact.INPUTS, id), "artifact $id inputs[0]")
+            val output = parseTensor(a.firstOf(ManifestKeys.Artifact.OUTPUTS, id), "artifact $id outputs[0]")
             return ManifestArtifact(
                 id = id,
                 target = a.getString(ManifestKeys.Artifact.TARGET),
                 precision = a.getString(ManifestKeys.Artifact.PRECISION),
-                file = a.getString(ManifestKeys.Artifact.FILE),
-                sha256 = a.optString(ManifestKeys.Artifact.SHA256, ""),
+                file = a.optNullableString(ManifestKeys.Artifact.FILE),
+                sha256 = a.optNullableString(ManifestKeys.Artifact.SHA256) ?: "",
                 sizeBytes = a.optLong(ManifestKeys.Artifact.SIZE_BYTES, -1L),
-                runtime = a.optString(ManifestKeys.Artifact.RUNTIME, ""),
-                input = parseTensor(io.req(ManifestKeys.Io.INPUT, "artifact $id io"), "artifact $id io.input"),
-                output = parseTensor(io.req(ManifestKeys.Io.OUTPUT, "artifact $id io"), "artifact $id io.output"),
-                goldenInput = golden?.optString(ManifestKeys.Golden.INPUT)?.takeIf { it.isNotEmpty() },
-                goldenOutput = golden?.optString(ManifestKeys.Golden.OUTPUT)?.takeIf { it.isNotEmpty() },
-                verificationStatus = verification?.optString(ManifestKeys.Verification.STATUS)?.takeIf { it.isNotEmpty() },
-                psnrThresholdDb = verification?.let {
-                    if (it.has(ManifestKeys.Verification.PSNR_THRESHOLD_DB)) it.getDouble(ManifestKeys.Verification.PSNR_THRESHOLD_DB) else null
-                },
+                runtime = a.optNullableString(ManifestKeys.Artifact.RUNTIME) ?: "",
+                input = input,
+                output = output,
+                goldenInput = golden?.let { parseGoldenFile(it, ManifestKeys.Golden.INPUT, input, id) },
+                goldenOutput = golden?.let { parseGoldenFile(it, ManifestKeys.Golden.OUTPUT, output, id) },
+                goldenMinPsnrDb = golden?.takeIf { it.has(ManifestKeys.Golden.MIN_PSNR_DB) }
+                    ?.getDouble(ManifestKeys.Golden.MIN_PSNR_DB),
+                verificationStatus = verification?.optNullableString(ManifestKeys.Verification.STATUS),
+                exportStatus = a.optNullableString(ManifestKeys.Artifact.EXPORT_STATUS),
             )
+        }
+
+        /** A golden vector's relative path, after checking it is the raw little-endian float32 tensor of [spec]. */
+        private fun parseGoldenFile(golden: JSONObject, key: String, spec: ManifestTensorSpec, id: String): String {
+            val g = golden.req(key, "artifact $id golden")
+            val shape = g.getJSONArray(ManifestKeys.GoldenFile.SHAPE).toIntList()
+            val dtype = g.getString(ManifestKeys.GoldenFile.DTYPE)
+            val order = g.getString(ManifestKeys.GoldenFile.BYTE_ORDER)
+            if (shape != spec.shape || dtype != "float32" || order != "little") {
+                throw ManifestException(
+                    "artifact $id golden $key is $dtype/$order $shape, expected float32/little ${spec.shape}: re-export",
+                )
+            }
+            return g.getString(ManifestKeys.GoldenFile.FILE)
         }
 
         private fun parseTensor(t: JSONObject, where: String): ManifestTensorSpec {
@@ -142,6 +170,14 @@ data class Manifest(val fsrEdgeVersion: String, val model: ManifestModel, val ar
             )
             else -> throw ManifestException("$where normalization $value: expected \"none\" or {mean, std}")
         }
+
+        private fun JSONObject.firstOf(key: String, id: String): JSONObject =
+            optJSONArray(key)?.optJSONObject(0)
+                ?: throw ManifestException("artifact $id has no '$key' tensor contract: re-export with fsr-edge export")
+
+        /** JSON null (an artifact that was not produced has `"file": null`) reads as Kotlin null, not "null". */
+        private fun JSONObject.optNullableString(key: String): String? =
+            if (isNull(key)) null else optString(key).takeIf { it.isNotEmpty() }
 
         private fun JSONObject.req(key: String, where: String): JSONObject =
             optJSONObject(key) ?: throw ManifestException("$where has no '$key' object: re-export with fsr-edge export")

@@ -11,6 +11,7 @@ package org.fsredge.demo.core
 object ManifestKeys {
     /** path: manifest */
     object Root {
+        const val FORMAT = "format"
         const val VERSION = "fsr_edge_version"
         const val CREATED_AT = "created_at"
         const val MODEL = "model"
@@ -36,18 +37,14 @@ object ManifestKeys {
         const val SHA256 = "sha256"
         const val SIZE_BYTES = "size_bytes"
         const val RUNTIME = "runtime"
-        const val IO = "io"
+        const val INPUTS = "inputs"
+        const val OUTPUTS = "outputs"
         const val GOLDEN = "golden"
         const val VERIFICATION = "verification"
+        const val EXPORT_STATUS = "export_status"
     }
 
-    /** path: manifest.artifacts[].io */
-    object Io {
-        const val INPUT = "input"
-        const val OUTPUT = "output"
-    }
-
-    /** path: manifest.artifacts[].io.input and manifest.artifacts[].io.output */
+    /** path: manifest.artifacts[].inputs[] and manifest.artifacts[].outputs[] */
     object TensorSpec {
         const val NAME = "name"
         const val SHAPE = "shape"
@@ -58,7 +55,7 @@ object ManifestKeys {
         const val NORMALIZATION = "normalization"
     }
 
-    /** path: manifest.artifacts[].io.input.normalization, only where it is an object rather than "none" */
+    /** path: manifest.artifacts[].inputs[].normalization, only where it is an object rather than "none" */
     object NormalizationSpec {
         const val MEAN = "mean"
         const val STD = "std"
@@ -68,12 +65,20 @@ object ManifestKeys {
     object Golden {
         const val INPUT = "input"
         const val OUTPUT = "output"
+        const val MIN_PSNR_DB = "min_psnr_db"
+    }
+
+    /** path: manifest.artifacts[].golden.input and manifest.artifacts[].golden.output */
+    object GoldenFile {
+        const val FILE = "file"
+        const val SHAPE = "shape"
+        const val DTYPE = "dtype"
+        const val BYTE_ORDER = "byte_order"
     }
 
     /** path: manifest.artifacts[].verification */
     object Verification {
         const val STATUS = "status"
-        const val PSNR_THRESHOLD_DB = "psnr_threshold_db"
     }
 }
 

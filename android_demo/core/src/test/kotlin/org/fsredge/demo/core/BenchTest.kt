@@ -34,7 +34,7 @@ class BenchTest {
         val json = BenchReport(JSONObject(text), manifest, DeviceInfo("Pixel", "Android 15 (API 35)", "Tensor G3", 9, 9, null),
             4, "2026-11-21T10:00:00Z", mapOf("iterations" to 20), listOf(row)).toJson()
         val r = json.getJSONArray(BenchKeys.Report.ROWS).getJSONObject(0)
-        assertEquals("executorch-fp32", r.getString(BenchKeys.Row.ID))
+        assertEquals("executorch-fp32-4x4", r.getString(BenchKeys.Row.ID))
         assertEquals(20.0, r.getDouble(BenchKeys.Row.PEAK_RSS_DELTA_MB), 1e-12)
         assertEquals(2 * 1000 / (r.getJSONObject(BenchKeys.Row.LATENCY).getDouble(BenchKeys.Latency.P50_MS) / 1e3) / 1e9,
             r.getDouble(BenchKeys.Row.GFLOPS_ACHIEVED), 1e-12)

@@ -10,14 +10,15 @@ class ManifestTest {
     fun parsesContractAndPicksExecutorchArtifacts() {
         val m = Manifest.parse(sampleManifestJson())
         assertEquals(2, m.model.scale)
-        assertEquals(listOf("executorch-fp32"), m.executorchArtifacts.map { it.id })
+        // The int8 program failed to export (file null): the app must not offer it.
+        assertEquals(listOf("executorch-fp32-4x4"), m.executorchArtifacts.map { it.id })
         val a = m.executorchArtifacts.single()
         assertEquals(listOf(1, 3, 4, 4), a.input.shape)
         assertEquals(8, a.output.width)
         assertEquals(0f to 1f, a.input.valueRange)
         assertTrue(a.input.normalization.isNone)
-        assertEquals("golden/out.bin", a.goldenOutput)
-        assertEquals(40.0, a.psnrThresholdDb!!, 0.0)
+        assertEquals("executorch/out.bin", a.goldenOutput)
+        assertEquals(45.0, a.goldenMinPsnrDb!!, 0.0)
     }
 
     @Test
@@ -33,5 +34,6 @@ class ManifestTest {
         assertThrows(ManifestException::class.java) { Manifest.parse(sampleManifestJson(valueRange = "[1, 0]")) }
         assertThrows(ManifestException::class.java) { Manifest.parse(sampleManifestJson(normalization = "\"imagenet\"")) }
         assertThrows(ManifestException::class.java) { Manifest.parse("""{"model": {}}""") }
+        assertThrows(ManifestException::class.java) { Manifest.parse(sampleManifestJson(format = "fsr_edge.export-manifest/2")) }
     }
 }
