@@ -29,36 +29,51 @@ def _sha(path: Path) -> str:
 
 
 def make_tiny_dist(dist: Path) -> Path:
-    """A real DIST: fsrcnn_x8 (random init) as ONNX and OpenVINO IR, golden pair, manifest in the export layout."""
-    import openvino as ov
-
+    """A real DIST: fsrcnn_x8 (random init) through the export library's ONNX and OpenVINO exporters, golden
+    pair and manifest written by its own writers, plus entries for two targets that cannot be built here."""
+    from fsr_edge.exporters import Precision, io_contract
+    from fsr_edge.exporters import onnx as onnx_exporter
+    from fsr_edge.exporters import openvino as openvino_exporter
+    from fsr_edge.exporters.manifest import digest, new_manifest, write_golden, write_manifest
     from fsr_edge.models import create_model, save_model
+    from fsr_edge.profile import count_macs, count_params
 
     dist.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     model = create_model("fsrcnn_x8").eval()
     weights = save_model(model, dist / "student.safetensors", arch="fsrcnn_x8")
     lr_face = torch.rand(1, 3, 32, 32)
-    torch.onnx.export(model, (lr_face,), str(dist / "student.onnx"), input_names=["lr_face"], output_names=["sr_face"],
-                      dynamo=False)
-    ov.save_model(ov.convert_model(str(dist / "student.onnx")), str(dist / "student.xml"))
-    lr_face.numpy().astype("<f4").tofile(dist / "golden_in.bin")
     with torch.no_grad():
-        model(lr_face).numpy().astype("<f4").tofile(dist / "golden_out.bin")
-    artifacts = []
-    for target, file in (("onnx", "student.onnx"), ("openvino", "student.xml"), ("coreml", None), ("tensorrt", None)):
-        art = {"id": f"{target}-fp32", "target": target, "precision": "fp32", "file": file,
-               "io": {"input": {"name": "lr_face", "shape": [1, 3, 32, 32], "dtype": "float32"}},
-               "golden": {"input": "golden_in.bin", "output": "golden_out.bin", "shape": [1, 3, 32, 32]},
-               "verification": {"status": "passed" if file else "skipped"}}
-        if file:
-            art.update(sha256=_sha(dist / file), size_bytes=(dist / file).stat().st_size)
-        else:  # written by the exporter where the target cannot be built here; the artifact is elsewhere
-            art.update(file="student.mlpackage" if target == "coreml" else "student.engine", sha256="0" * 64)
-        artifacts.append(art)
-    manifest = {"fsr_edge_version": "test", "model": {"name": str(weights), "arch": "fsrcnn_x8", "scale": 8, "lr_size": 32},
-                "artifacts": artifacts}
-    (dist / "manifest.json").write_text(json.dumps(manifest))
+        sr_face = model(lr_face)
+    golden = {"input": write_golden(lr_face.numpy(), dist / "golden_in.bin"),
+              "output": write_golden(sr_face.numpy(), dist / "golden_out.bin"),
+              "output_source": "pytorch_fp32_reference", "min_psnr_db": 45.0}
+    manifest = new_manifest(model={"name": str(weights), "arch": "fsrcnn_x8", "scale": 8, "lr_size": 32,
+                                   "params": count_params(model), "macs": count_macs(model, (1, 3, 32, 32)),
+                                   "weights_sha256": digest(weights)[0], "kwargs": {}},
+                            calibration=None, verification_faces="test")
+    verified = {"status": "passed", "reason": "", "psnr_vs_reference_db": None, "val_psnr_db": None,
+                "fp32_val_psnr_db": None, "drop_db": None}
+    for module in (onnx_exporter, openvino_exporter):
+        art = module.export(model, lr_face, dist, precision=Precision.FP32, name="student")
+        sha, size = digest(art.file)
+        manifest["artifacts"].append({
+            "id": art.id, "target": art.target.value, "precision": "fp32", "file": art.file.name,
+            "extra_files": [p.name for p in art.extra_files], "sha256": sha, "size_bytes": size,
+            "runtime": art.runtime, "runtime_config": art.runtime_config,
+            "inputs": [io_contract("lr_face", art.input_shape)], "outputs": [io_contract("sr_face", art.output_shape)],
+            "tool_versions": art.tool_versions, "verification": verified, "delegation": None, "golden": golden,
+            "export_status": "exported", "export_reason": "", "notes": []})
+    for target, precision, why in (("coreml", "fp16", "spec checked; prediction needs macOS"),
+                                   ("tensorrt", "int8", "TensorRT needs CUDA")):
+        # what the exporter writes for a target it could not build or run here
+        manifest["artifacts"].append({
+            "id": f"{target}-{precision}-32x32", "target": target, "precision": precision, "file": None,
+            "extra_files": [], "sha256": None, "size_bytes": None, "runtime": target, "runtime_config": {},
+            "inputs": [io_contract("lr_face", (1, 3, 32, 32))], "outputs": [io_contract("sr_face", (1, 3, 256, 256))],
+            "tool_versions": {}, "verification": {**verified, "status": "skipped", "reason": why}, "delegation": None,
+            "golden": None, "export_status": "not_available", "export_reason": why, "notes": []})
+    write_manifest(dist, manifest)
     return dist
 
 
@@ -77,7 +92,7 @@ def _row(report: dict, row_id: str) -> dict:
 
 
 def test_onnx_and_openvino_rows_are_measured(tiny_report):
-    for row_id in ("onnx-fp32", "openvino-fp32"):
+    for row_id in ("onnx-fp32-32x32", "openvino-fp32-32x32"):
         row = _row(tiny_report, row_id)
         assert row["status"] == "measured", row.get("reason")
         lat = row["latency"]
@@ -92,9 +107,9 @@ def test_onnx_and_openvino_rows_are_measured(tiny_report):
         assert 0 < row["quality"]["psnr_db"] < 60 and 0 < row["quality"]["ssim"] <= 1
         assert row["macs"] > 1e7 and row["gflops_achieved"] > 0 and row["fraction_of_measured_peak"] > 0
     # both runtimes ran the same network on the same face: same quality to well under 0.01 dB
-    assert _row(tiny_report, "onnx-fp32")["quality"]["psnr_db"] == pytest.approx(
-        _row(tiny_report, "openvino-fp32")["quality"]["psnr_db"], abs=0.01)
-    assert "f32" in _row(tiny_report, "openvino-fp32")["runtime_info"]["execution_precision"]
+    assert _row(tiny_report, "onnx-fp32-32x32")["quality"]["psnr_db"] == pytest.approx(
+        _row(tiny_report, "openvino-fp32-32x32")["quality"]["psnr_db"], abs=0.01)
+    assert "f32" in _row(tiny_report, "openvino-fp32-32x32")["runtime_info"]["execution_precision"]
 
 
 def test_each_row_runs_in_its_own_process(tiny_report):
@@ -104,14 +119,14 @@ def test_each_row_runs_in_its_own_process(tiny_report):
     # a worker importing only onnxruntime is far smaller than this pytest process, which has torch loaded:
     # had the row been measured in-process (or its RSS mixed with the parent's) it could not be
     parent_rss_mb = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-    ort = _row(tiny_report, "onnx-fp32")
+    ort = _row(tiny_report, "onnx-fp32-32x32")
     assert ort["rss_after_import_mb"] < parent_rss_mb / 2
     assert ort["peak_rss_mb"] < parent_rss_mb
     assert ort["peak_rss_mb"] >= ort["rss_after_load_mb"] >= ort["rss_after_import_mb"] > 0
 
 
 def test_runtimes_absent_here_are_not_measured_never_numbers(tiny_report):
-    for row_id, why in (("coreml-fp32", "macOS"), ("tensorrt-fp32", "GPU")):
+    for row_id, why in (("coreml-fp16-32x32", "macOS"), ("tensorrt-int8-32x32", "CUDA")):
         row = _row(tiny_report, row_id)
         if row["status"] == "measured":  # a Mac or a CUDA machine
             continue
@@ -131,41 +146,42 @@ def test_report_files_are_written(tiny_dist, tmp_path):
     bench_dist(tiny_dist, out, teacher=None, options=FAST, progress=None)
     md = (out / "report.md").read_text()
     assert "Teacher: not available in this build" in md and "ratios: not measured" in md
-    assert "| onnx-fp32 | onnxruntime | fp32 |" in md
+    assert "| onnx-fp32-32x32 | onnxruntime | fp32 |" in md
     assert "**not measured**" in md
     for png in ("latency_by_target.png", "quality_vs_latency.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "bench.json").read_text())
-    assert {r["id"] for r in data["rows"]} >= {"onnx-fp32", "openvino-fp32", "coreml-fp32", "tensorrt-fp32"}
+    assert {r["id"] for r in data["rows"]} >= {"onnx-fp32-32x32", "openvino-fp32-32x32", "coreml-fp16-32x32",
+                                               "tensorrt-int8-32x32"}
     assert data["peaks"]["measured"]["gflops"] > 0 and "torch.mm" in data["peaks"]["measured"]["how"]
 
 
 def test_sha256_mismatch_is_failed_and_not_loaded(tiny_dist, tmp_path):
     dist = tmp_path / "dist"
     shutil.copytree(tiny_dist, dist)
-    with open(dist / "student.onnx", "ab") as f:
+    with open(dist / "student_fp32_32x32.onnx", "ab") as f:
         f.write(b"\0")  # one byte appended: a truncated/modified download
     report = bench_dist(dist, tmp_path / "rep", teacher=None,
                         options=BenchOptions(threads=1, iterations=3, photo_pipeline=False, baselines=False,
                                              crosscheck_s=1.0), progress=None)
-    row = _row(report, "onnx-fp32")
+    row = _row(report, "onnx-fp32-32x32")
     assert row["status"] == "failed" and "sha256 mismatch" in row["reason"]
     assert row["sha256_ok"] is False and "latency" not in row
-    assert _row(report, "openvino-fp32")["status"] == "measured"  # the intact artifact is still measured
+    assert _row(report, "openvino-fp32-32x32")["status"] == "measured"  # the intact artifact is still measured
 
 
 def test_missing_or_broken_manifest_is_one_clear_error(tmp_path):
     with pytest.raises(FsrEdgeError, match="no manifest"):
         bench_dist(tmp_path, tmp_path / "rep", teacher=None, options=FAST, progress=None)
     (tmp_path / "manifest.json").write_text("{not json")
-    with pytest.raises(FsrEdgeError, match="not valid JSON"):
+    with pytest.raises(FsrEdgeError, match="cannot read export manifest"):
         bench_dist(tmp_path, tmp_path / "rep", teacher=None, options=FAST, progress=None)
 
 
 def test_openvino_crosscheck_ran_benchmark_app(tiny_report):
-    check = next(c for c in tiny_report["crosschecks"] if c["id"] == "openvino-fp32")
+    check = next(c for c in tiny_report["crosschecks"] if c["id"] == "openvino-fp32-32x32")
     assert "error" not in check, check
-    assert check["median_ms"] > 0 and check["harness_p50_ms"] == _row(tiny_report, "openvino-fp32")["latency"]["p50_ms"]
+    assert check["median_ms"] > 0 and check["harness_p50_ms"] == _row(tiny_report, "openvino-fp32-32x32")["latency"]["p50_ms"]
     assert "-infer_precision f32" in check["command"]
 
 
@@ -198,14 +214,14 @@ def test_reports_from_several_machines_merge(tiny_report, tmp_path):
         rep["machine"]["hostname"] = host
         if host == "jetson":  # a machine where only the engine ran
             for row in rep["rows"]:
-                if row["id"] == "onnx-fp32":
+                if row["id"] == "onnx-fp32-32x32":
                     row.update(status="not measured", reason="onnxruntime is not installed")
                     row.pop("latency")
         (folder / "bench.json").write_text(json.dumps(rep))
     md = merge_reports([a, b], tmp_path / "merged").read_text()
     assert "desktop" in md and "jetson" in md
-    onnx_line = next(line for line in md.splitlines() if line.startswith("| onnx-fp32 |"))
-    assert "not measured" in onnx_line and f"{_row(tiny_report, 'onnx-fp32')['latency']['p50_ms']:.3f}" in onnx_line
+    onnx_line = next(line for line in md.splitlines() if line.startswith("| onnx-fp32-32x32 |"))
+    assert "not measured" in onnx_line and f"{_row(tiny_report, 'onnx-fp32-32x32')['latency']['p50_ms']:.3f}" in onnx_line
     merged = json.loads((tmp_path / "merged" / "bench_merged.json").read_text())
     assert len(merged["machines"]) == 2
     with pytest.raises(FsrEdgeError, match="no bench.json"):

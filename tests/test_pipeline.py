@@ -52,11 +52,14 @@ def test_publish_replaces_the_previous_output_in_one_rename(tmp_path):
 
 def test_student_resolution_never_silently_falls_back(monkeypatch):
     import fsr_edge.models as models
+    from fsr_edge.exporters import DEFAULT_STUDENT, FALLBACK_STUDENTS
 
     assert main_job.resolve_student("my.safetensors") == ("my.safetensors", [])
-    monkeypatch.setattr(models, "list_models", lambda pretrained=False: ["bicubic-x8", main_job.FALLBACK_STUDENT])
+    monkeypatch.setattr(models, "list_models", lambda pretrained=False: ["bicubic-x8", FALLBACK_STUDENTS[0]])
     name, notes = main_job.resolve_student(None)
-    assert name == main_job.FALLBACK_STUDENT and main_job.DEFAULT_STUDENT in notes[0]
+    assert name == FALLBACK_STUDENTS[0] and DEFAULT_STUDENT in notes[0]
+    monkeypatch.setattr(models, "list_models", lambda pretrained=False: ["bicubic-x8", DEFAULT_STUDENT])
+    assert main_job.resolve_student(None) == (DEFAULT_STUDENT, [])
     monkeypatch.setattr(models, "list_models", lambda pretrained=False: ["bicubic-x8"])
     with pytest.raises(FsrEdgeError, match="no bundled student"):
         main_job.resolve_student(None)
@@ -64,18 +67,25 @@ def test_student_resolution_never_silently_falls_back(monkeypatch):
 
 def _export_library_present() -> bool:
     try:
-        from fsr_edge.exporters import export_all  # noqa: F401
+        from fsr_edge.exporters import export_student  # noqa: F401
     except ImportError:
         return False
     return True
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _export_library_present(), reason="fsr_edge.exporters.export_all is not in this build yet")
+@pytest.mark.skipif(not _export_library_present(), reason="fsr_edge.exporters.export_student is not in this build")
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
 def test_quick_pipeline_end_to_end(tmp_path):
+    import torch
+
+    from fsr_edge.models import create_model, save_model
+
+    torch.manual_seed(0)
+    student = save_model(create_model("edge_sr_x8"), tmp_path / "student.safetensors", arch="edge_sr_x8")
     out = tmp_path / "dist"
-    result = main_job.run_pipeline(out, quick=True, threads=1, photo_pipeline=False, say=lambda _m: None)
+    result = main_job.run_pipeline(out, model=str(student), quick=True, threads=1, photo_pipeline=False,
+                                   say=lambda _m: None)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["artifacts"] and (out / main_job.MARKER).exists()
     report = json.loads((out / "report" / "bench.json").read_text())

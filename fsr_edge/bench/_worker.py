@@ -94,13 +94,15 @@ def _load_onnxruntime(spec):
     opts.intra_op_num_threads = spec["threads"]
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spec.get("spin"):
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CPUExecutionProvider"]
     if spec.get("device") == "cuda":
         providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
                      if p in ort.get_available_providers()] + providers
     sess = ort.InferenceSession(spec["path"], opts, providers=providers)
     name = sess.get_inputs()[0].name
-    info = {"onnxruntime": ort.__version__, "providers": sess.get_providers()}
+    info = {"onnxruntime": ort.__version__, "providers": sess.get_providers(), "allow_spinning": bool(spec.get("spin"))}
     return (lambda x: sess.run(None, {name: x})[0]), info
 
 
@@ -108,14 +110,16 @@ def _load_openvino(spec):
     import openvino as ov
 
     core = ov.Core()
-    config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(spec["threads"])}
+    config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(spec["threads"]),
+              "ENABLE_CPU_PINNING": bool(spec.get("spin"))}
     if spec.get("ov_hint"):  # the manifest's runtime_config (e.g. f32: this CPU would default to bf16)
         config["INFERENCE_PRECISION_HINT"] = spec["ov_hint"]
     compiled = core.compile_model(spec["path"], spec.get("ov_device", "CPU"), config)
     request = compiled.create_infer_request()
     info = {"openvino": ov.get_version(),
             "execution_precision": _ov_type_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
-            "threads_effective": int(compiled.get_property("INFERENCE_NUM_THREADS"))}
+            "threads_effective": int(compiled.get_property("INFERENCE_NUM_THREADS")),
+            "cpu_pinning": bool(compiled.get_property("ENABLE_CPU_PINNING"))}
 
     def infer(x):
         request.infer({0: x})

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -27,15 +26,16 @@ def _benchmark_app() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def openvino_benchmark_app(model_path: str | Path, *, threads: int, seconds: float, hint: str | None) -> dict:
+def openvino_benchmark_app(model_path: str | Path, *, threads: int, seconds: float, hint: str | None,
+                           pin: bool = False) -> dict:
     """Run benchmark_app; return {median_ms, average_ms, min_ms, max_ms, command} or {error}."""
     exe = _benchmark_app()
     if exe is None:
         return {"tool": "benchmark_app", "error": "benchmark_app not found (it ships in the openvino wheel)"}
-    cmd = [exe, "-m", str(model_path), "-d", "CPU", "-t", f"{seconds:g}", "-api", "sync"]
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    # benchmark_app refuses -nthreads/-nstreams next to a hint; "latency" already means one stream on all cores
-    cmd += ["-hint", "latency"] if threads == usable else ["-hint", "none", "-nstreams", "1", "-nthreads", str(threads)]
+    # the harness's settings, spelled out: one stream (= the latency hint), its threads and pinning
+    # (benchmark_app accepts -nstreams/-nthreads/-pin only with -hint none)
+    cmd = [exe, "-m", str(model_path), "-d", "CPU", "-t", f"{seconds:g}", "-api", "sync", "-hint", "none",
+           "-nstreams", "1", "-nthreads", str(threads), "-pin", "YES" if pin else "NO"]
     if hint:
         cmd += ["-infer_precision", hint]  # the same inference precision the harness ran
     try:

@@ -13,7 +13,6 @@ Runtimes that cannot run here are rows marked "not measured: <reason>", never nu
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import importlib.util
 import json
 import os
@@ -48,6 +47,7 @@ class BenchOptions:
     eval_limit: int | None = None       # cap on the number of quality images
     photo_pipeline: bool = True         # time detect+align+upscale+paste-back on 1080p photos
     baselines: bool = True              # rows for the student in PyTorch eager and for bicubic
+    spin: bool = False                  # let runtimes busy-wait / pin threads (see worker_env)
     worker_timeout_s: float = 600.0
 
 
@@ -58,24 +58,20 @@ class _Job:
 
 
 def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The manifest's sha256 of an artifact (a file, or a folder such as a Core ML .mlpackage)."""
+    from ..exporters.manifest import digest
+
+    return digest(Path(path))[0]
 
 
 def load_manifest(dist: str | Path) -> dict:
+    """DIST/manifest.json, validated by the export library's own schema check."""
+    from ..exporters.manifest import load_manifest as _load
+
     path = Path(dist) / "manifest.json"
     if not path.exists():
         raise FsrEdgeError(f"{path}: no manifest; DIST must be a folder written by `fsr-edge export -o DIST`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise FsrEdgeError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); re-run fsr-edge export") from None
-    if not isinstance(manifest.get("artifacts"), list) or not isinstance(manifest.get("model"), dict):
-        raise FsrEdgeError(f"{path}: missing 'model' or 'artifacts'; not an fsr_edge export manifest")
-    return manifest
+    return _load(Path(dist))
 
 
 def runtime_unavailable(runtime: str, *, device: str = "cpu") -> str | None:
@@ -100,8 +96,8 @@ def runtime_unavailable(runtime: str, *, device: str = "cpu") -> str | None:
 
 
 def _io_shape(artifact: dict, model: dict) -> list[int]:
-    shape = ((artifact.get("io") or {}).get("input") or {}).get("shape")
-    if shape and all(isinstance(s, int) for s in shape):
+    shape = (artifact.get("inputs") or [{}])[0].get("shape")
+    if shape and all(isinstance(v, int) for v in shape):
         return list(shape)
     lr = model.get("lr_size") or 32
     return [1, 3, lr, lr]
@@ -151,6 +147,7 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
     scale = int(model.get("scale") or 8)
     base_spec = {"threads": threads, "iterations": opts.iterations, "time_cap_s": opts.time_cap_s,
                  "warmup_s": opts.warmup_s, "rel_ci": opts.rel_ci, "min_iterations": opts.min_iterations,
+                 "spin": opts.spin,
                  "input_shape": [1, 3, lr, lr]}
     jobs: list[_Job] = []
     cuda = torch.cuda.is_available()
@@ -172,9 +169,10 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
                "verification_reason": (art.get("verification") or {}).get("reason")}
         if runtime == "tensorrt" or target == "tensorrt":
             row["device"] = "cuda"
-        if not art.get("file"):
-            jobs.append(_Job({**row, "status": "not measured",
-                              "reason": (art.get("verification") or {}).get("reason") or "no artifact file (export skipped)"}))
+        if not art.get("file") or art.get("export_status", "exported") != "exported":
+            why = art.get("export_reason") or (art.get("verification") or {}).get("reason") or "no artifact file"
+            status = "failed" if art.get("export_status") == "error" else "not measured"
+            jobs.append(_Job({**row, "status": status, "reason": f"export {art.get('export_status', 'skipped')}: {why}"}))
             continue
         path = dist / art["file"]
         why = runtime_unavailable(runtime, device=row["device"]) if runtime in TARGET_RUNTIME.values() else f"unknown runtime {runtime!r}"
@@ -184,7 +182,11 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
         if not path.exists():
             jobs.append(_Job({**row, "status": "failed", "reason": f"{art['file']} is missing from {dist}"}))
             continue
-        actual = sha256_file(path) if path.is_file() else _sha256_tree(path)
+        missing = [f for f in art.get("extra_files") or [] if not (dist / f).exists()]
+        if missing:
+            jobs.append(_Job({**row, "status": "failed", "reason": f"{', '.join(missing)} missing from {dist}"}))
+            continue
+        actual = sha256_file(path)
         row["sha256_ok"] = actual == art.get("sha256")
         if not row["sha256_ok"]:
             jobs.append(_Job({**row, "status": "failed",
@@ -196,8 +198,9 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
         if runtime == "openvino":
             spec["ov_hint"] = openvino_hint(art)
         golden = art.get("golden") or {}
-        if golden.get("input") and golden.get("output") and (dist / golden["input"]).exists():
-            spec["golden_input"], spec["golden_output"] = str(dist / golden["input"]), str(dist / golden["output"])
+        g_in, g_out = (golden.get("input") or {}).get("file"), (golden.get("output") or {}).get("file")
+        if g_in and g_out and (dist / g_in).exists() and (dist / g_out).exists():
+            spec["golden_input"], spec["golden_output"] = str(dist / g_in), str(dist / g_out)
         jobs.append(_Job(row, spec))
 
     def model_job(role: str, name: str, label: str, device: str = "cpu", precision: str = "fp32") -> _Job:
@@ -243,31 +246,26 @@ def _runnable_file(path: Path, runtime: str) -> Path:
     return path
 
 
-def _sha256_tree(folder: Path) -> str:
-    """sha256 over a folder artifact (e.g. a Core ML .mlpackage): sorted relative paths and file bytes."""
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
-        h.update(str(p.relative_to(folder)).encode())
-        h.update(sha256_file(p).encode())
-    return h.hexdigest()
+def worker_env(threads: int, *, spin: bool = False) -> dict[str, str]:
+    """Environment of every measuring process: thread counts, and how idle runtime threads wait.
 
-
-def omp_wait_policy() -> str:
-    """OpenMP wait policy for the workers: the user's, else PASSIVE.
-
-    Spinning OpenMP threads (the ACTIVE default) collapse when the cores are shared: PyTorch eager of a small
-    x8 student measured 1388 ms median at 2 threads on this 2-core machine under load 10, 334 ms with ACTIVE
-    set explicitly, 44 ms with PASSIVE (38 ms at 1 thread). Only OpenMP runtimes (PyTorch) are affected.
+    ``spin=False`` (default): OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE; the worker also turns off ONNX
+    Runtime's spinning and OpenVINO's core pinning). Busy-waiting threads collapse when the cores are shared:
+    PyTorch eager of a small x8 student measured 1388 ms median at 2 threads on this 2-core machine under load
+    10 with OpenMP's spinning, 44 ms with PASSIVE; ONNX Runtime 48.6 vs 25.4 ms, OpenVINO pinned 40.0 vs 25.4 ms.
+    ``spin=True`` gives each runtime its own default (a little faster on a dedicated machine). A user's own
+    OMP_WAIT_POLICY is kept.
     """
-    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+            "OPENBLAS_NUM_THREADS": str(threads),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "ACTIVE" if spin else "PASSIVE")}
 
 
 def run_worker(spec: dict, *, workdir: Path, name: str, threads: int, timeout_s: float = 600.0) -> dict:
     """One measurement in a fresh process; the worker's own exceptions come back as a failed result."""
     spec_path, result_path, log_path = workdir / f"{name}.spec.json", workdir / f"{name}.result.json", workdir / f"{name}.log"
     spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "OPENBLAS_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": omp_wait_policy()}
+    env = worker_env(threads, spin=spec.get("spin", False))
     with open(log_path, "w") as log:
         try:
             proc = subprocess.run([sys.executable, str(WORKER), str(spec_path), str(result_path)], stdout=log,
@@ -350,8 +348,9 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
 
     say(f"[bench] machine peak: measuring fp32 GEMM at {threads} threads")
     info = _machine.machine_info()
+    env = worker_env(threads, spin=options.spin)
     peaks = {"theoretical": _machine.theoretical_peak_gflops(info, threads=threads),
-             "measured": _machine.measured_gemm_peak_gflops(threads=threads)}
+             "measured": _machine.gemm_peak_in_subprocess(threads=threads, env=env)}
     model = manifest["model"]
     lr, scale = int(model.get("lr_size") or 32), int(model.get("scale") or 8)
     say(f"[bench] quality set: {data or 'bundled astronaut face (no --data)'}")
@@ -397,7 +396,7 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             continue
         say(f"[bench] cross-check {row['id']} with benchmark_app -t {options.crosscheck_s:g}")
         tool = openvino_benchmark_app(_runnable_file(dist / row["file"], "openvino"), threads=threads,
-                                      seconds=options.crosscheck_s, hint=row.get("ov_hint"))
+                                      seconds=options.crosscheck_s, hint=row.get("ov_hint"), pin=options.spin)
         if "command" in tool:
             tool["command"] = tool["command"].replace(str(dist) + "/", "")  # artifact paths relative to DIST
         entry = {"id": row["id"], **tool, "load_avg_1m": {"harness_row_end": row.get("load_avg_1m_end"),
@@ -406,7 +405,7 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             entry.update(agreement(row["latency"]["p50_ms"], tool["median_ms"]))
         crosschecks.append(entry)
     # the machine may be shared: take the GEMM peak again after the rows and keep the better one
-    again = _machine.measured_gemm_peak_gflops(threads=threads)
+    again = _machine.gemm_peak_in_subprocess(threads=threads, env=env)
     if again["gflops"] > peaks["measured"]["gflops"]:
         peaks["measured"] = again
     peaks["measured"]["how"] += " (best of a run before and after the rows)"
@@ -430,14 +429,15 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             raw_dir=_raw_photos_dir(data), iterations=3 if options.time_cap_s < 4 else 5,
             runtime=best["runtime"] if best else "pytorch", lr_size=lr, scale=scale,
             path=str(_runnable_file(dist / best["file"], best["runtime"])) if best and best.get("file") else None,
-            precision=best["precision"] if best else "fp32", ov_hint=best.get("ov_hint") if best else None)
+            precision=best["precision"] if best else "fp32", ov_hint=best.get("ov_hint") if best else None,
+            spin=options.spin)
 
     report = {
         "fsr_edge_version": __version__, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "dist": dist_label or str(dist.resolve()), "notes": list(notes), "manifest_model": model, "manifest_created_at": manifest.get("created_at"),
         "machine": info, "threads": threads, "peaks": peaks,
         "settings": {**{k: getattr(options, k) for k in options.__dataclass_fields__},
-                     "omp_wait_policy": omp_wait_policy()},
+                     "omp_wait_policy": worker_env(threads, spin=options.spin)["OMP_WAIT_POLICY"]},
         "eval_set": {"source": eval_set.source, "images": len(eval_set.names)},
         "teacher": teacher or None, "rows": rows, "ratios": ratios(rows), "crosschecks": crosschecks,
         "photo_pipeline": photo,

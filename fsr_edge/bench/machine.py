@@ -109,3 +109,17 @@ def measured_gemm_peak_gflops(*, threads: int, size: int = 1024, repeats: int = 
     gflops = 2 * size**3 / best / 1e9
     return {"gflops": gflops, "threads": threads,
             "how": f"best of {repeats} torch.mm {size}x{size} fp32 at {threads} threads ({best * 1e3:.2f} ms)"}
+
+
+def gemm_peak_in_subprocess(*, threads: int, env: dict[str, str]) -> dict:
+    """``measured_gemm_peak_gflops`` in a fresh process with the workers' environment (same thread settings
+    and wait policy as the rows it is the denominator of)."""
+    import json
+    import sys
+
+    code = ("import json, sys; from fsr_edge.bench.machine import measured_gemm_peak_gflops; "
+            f"print(json.dumps(measured_gemm_peak_gflops(threads={int(threads)})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0:
+        return measured_gemm_peak_gflops(threads=threads)  # fall back to this process rather than no peak
+    return json.loads(proc.stdout.strip().splitlines()[-1])

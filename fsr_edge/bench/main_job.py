@@ -3,7 +3,7 @@ each artifact, benchmark them against the bundled teacher, and leave ``dist/`` (
 ``dist/report/`` (report.md, bench.json, plots).
 
 Steps, flat:
-    1. resolve   the student (default: the bundled MSKD student) and the teacher (or "not available")
+    1. resolve   the student (the export library's default: the bundled MSKD student) and the teacher
     2. export    every target and precision through fsr_edge.exporters (verification included)
     3. bench     every artifact, the student in PyTorch eager, the teacher and bicubic, each in its own process
     4. publish   the finished folder replaces ``dist/`` in one rename; a half-done run never leaves a half ``dist/``
@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError, FsrEdgeError
+from ..errors import ConfigError, FsrEdgeError  # noqa: F401  (FsrEdgeError: raised by the steps)
 
-DEFAULT_STUDENT = "mskd-x8"         # the MSKD edge student (EdgeSR), bundled by the MSKD recipe
-FALLBACK_STUDENT = "pisr-x8"        # used, and said so in the report, only while a build has no mskd-x8
 MARKER = ".fsr-edge-pipeline.json"  # marks a folder this job wrote, so a re-run may replace it
 
 
@@ -40,19 +38,15 @@ class PipelineResult:
 
 
 def resolve_student(model: str | None) -> tuple[str, list[str]]:
-    """The student to ship and notes for the report (a fallback is never silent)."""
-    from ..models import list_models
+    """The student to ship (the export library's default) and notes for the report: a fallback is never silent."""
+    from ..exporters import DEFAULT_STUDENT, default_student
 
     if model:
         return model, []
-    bundled = list_models(pretrained=True)
-    if DEFAULT_STUDENT in bundled:
-        return DEFAULT_STUDENT, []
-    if FALLBACK_STUDENT in bundled:
-        return FALLBACK_STUDENT, [f"student: the default {DEFAULT_STUDENT!r} is not bundled in this build; "
-                                  f"used {FALLBACK_STUDENT!r} instead"]
-    raise FsrEdgeError(f"no bundled student in this build (neither {DEFAULT_STUDENT!r} nor {FALLBACK_STUDENT!r}); "
-                       "pass --model NAME_OR_PATH (see `fsr-edge models`)")
+    name = default_student()
+    notes = [] if name == DEFAULT_STUDENT else [
+        f"student: the default {DEFAULT_STUDENT!r} is not bundled in this build; used {name!r} instead"]
+    return name, notes
 
 
 def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
@@ -66,17 +60,17 @@ def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
                        "choose another -o or pass --overwrite to replace it")
 
 
-def _export(model: str, out_dir: Path, *, quick: bool, say: Callable[[str], None]) -> dict:
-    """Every target and precision the export library can build here, verified; returns the manifest."""
-    try:
-        from ..exporters import export_all
-    except ImportError:
-        raise FsrEdgeError("the export library (fsr_edge.exporters) is not part of this build; "
-                           "reinstall fsr_edge") from None
-    export_all(model, out_dir, quick=quick, progress=say)
-    from .harness import load_manifest
+# --quick: the two fastest targets, fp32 and INT8 (still the whole flow: PTQ, verification, golden pairs)
+QUICK_TARGETS, QUICK_PRECISIONS = ("onnx", "openvino"), ("fp32", "int8")
 
-    return load_manifest(out_dir)
+
+def _export(model: str, out_dir: Path, *, data: str | Path | None, quick: bool, say: Callable[[str], None]) -> dict:
+    """Every target and precision the export library can build here, each verified; returns the manifest."""
+    from ..exporters import export_student
+
+    kw = {"targets": QUICK_TARGETS, "precisions": QUICK_PRECISIONS} if quick else {}
+    return export_student(model, out_dir, faces_dir=data, overwrite=True, progress=False,
+                          log=lambda m: say(f"[export] {m}"), **kw)
 
 
 def run_pipeline(out_dir: str | Path = "dist", *, model: str | None = None, teacher: str | None = None,
@@ -101,13 +95,13 @@ def run_pipeline(out_dir: str | Path = "dist", *, model: str | None = None, teac
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         say(f"[pipeline] 1/3 export {student} to every target available here -> {out_dir}/")
-        manifest = _export(student, work, quick=quick, say=say)
+        manifest = _export(student, work, data=data, quick=quick, say=say)
         for art in manifest["artifacts"]:
             v = art.get("verification") or {}
             say(f"[pipeline]     {art.get('id')}: {v.get('status', '?')}"
                 + (f" ({v['reason']})" if v.get("reason") else ""))
         say(f"[pipeline] 2/3 benchmark against {teacher or 'no teacher'} -> {out_dir}/report/")
-        options = BenchOptions(threads=threads, time_cap_s=1.5 if quick else 5.0, crosscheck_s=2.0 if quick else 10.0,
+        options = BenchOptions(threads=threads, time_cap_s=1.0 if quick else 5.0, crosscheck_s=1.0 if quick else 10.0,
                                eval_limit=4 if quick else None, min_iterations=20 if quick else 50,
                                photo_pipeline=(not quick) if photo_pipeline is None else photo_pipeline)
         report = bench_dist(work, work / "report", teacher=teacher, data=data, options=options, progress=say,

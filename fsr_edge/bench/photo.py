@@ -110,7 +110,8 @@ def _run(spec: dict) -> dict:
 
 def time_photo_pipeline(model: str | None, *, threads: int, raw_dir: str | Path | None, iterations: int = 5,
                         runtime: str = "pytorch", path: str | None = None, precision: str = "fp32",
-                        lr_size: int = 32, scale: int = 8, ov_hint: str | None = None, timeout_s: float = 600) -> dict:
+                        lr_size: int = 32, scale: int = 8, ov_hint: str | None = None, spin: bool = False,
+                        timeout_s: float = 600) -> dict:
     """Run the photo pipeline in a fresh process; returns its timings or {"status": "not measured", "reason"}."""
     import importlib.util
 
@@ -120,7 +121,7 @@ def time_photo_pipeline(model: str | None, *, threads: int, raw_dir: str | Path 
         return {"status": "not measured", "reason": "no model to upscale with"}
     spec = {"model": model, "path": path, "runtime": runtime, "threads": threads, "iterations": iterations,
             "raw_dir": str(raw_dir) if raw_dir else None, "lr_size": lr_size, "scale": scale, "precision": precision, "device": "cpu",
-            "ov_hint": ov_hint}
+            "ov_hint": ov_hint, "spin": spin}
     cases = []
     for case in ("1 face", "6 faces"):  # each in a fresh process, so each "cold" is really cold
         res = _run_fresh({**spec, "case": case}, threads=threads, timeout_s=timeout_s)
@@ -141,9 +142,9 @@ def _run_fresh(spec: dict, *, threads: int, timeout_s: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="fsr-photo-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(json.dumps(spec))
-        from .harness import omp_wait_policy
+        from .harness import worker_env
 
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": omp_wait_policy()}
+        env = worker_env(threads, spin=spec.get("spin", False))
         try:
             proc = subprocess.run([sys.executable, "-m", "fsr_edge.bench.photo", str(spec_path), str(result_path)],
                                   capture_output=True, text=True, env=env, timeout=timeout_s)

@@ -98,7 +98,8 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
             f"ISA {', '.join(m['isa']) or '-'}, {m['platform']}, GPU: {(m.get('gpu') or {}).get('name', 'none')}; "
             f"1-min load average at start {_fmt(m.get('load_avg_1m'), '.1f')} (other work on the machine slows every row alike)",
             f"- Threads: {report['threads']} for every runtime (set explicitly in each); OpenMP wait policy "
-            f"{report.get('settings', {}).get('omp_wait_policy', '-')} (spinning OpenMP threads collapse on shared cores)",
+            f"{report.get('settings', {}).get('omp_wait_policy', '-')}, runtime spinning/pinning "
+            f"{'on' if report.get('settings', {}).get('spin') else 'off'} (busy-waiting threads collapse on shared cores)",
             f"- Peak fp32 compute: measured {_fmt(peaks['measured']['gflops'], '.1f')} GFLOP/s ({peaks['measured']['how']}); "
             f"theoretical {_fmt(peaks['theoretical']['gflops'], '.1f')} GFLOP/s ({peaks['theoretical']['how']}). "
             "Fractions of peak below use the measured one.",

@@ -26,6 +26,9 @@ def add_parser(sub, name):
     p.add_argument("--crosscheck-seconds", type=float, default=10.0, help="benchmark_app -t (default 10)")
     p.add_argument("--no-photo-pipeline", action="store_true",
                    help="skip timing detect + align + upscale + paste-back on 1080p photos")
+    p.add_argument("--spin", action="store_true",
+                   help="let runtimes busy-wait and pin threads (their defaults: a little faster on a dedicated "
+                        "machine, far slower on shared cores); default: sleeping threads, no pinning")
     p.add_argument("--quick", action="store_true", help="2 s per row, 3 s cross-check, 8 quality faces")
     return p
 
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                         time_cap_s=2.0 if args.quick else args.time_cap,
                         crosscheck_s=3.0 if args.quick else args.crosscheck_seconds,
                         eval_limit=args.eval_limit or (8 if args.quick else None),
-                        photo_pipeline=not args.no_photo_pipeline)
+                        photo_pipeline=not args.no_photo_pipeline, spin=args.spin)
     teacher = None if args.no_teacher else (args.teacher or default_teacher())
     report = bench_dist(args.dist, args.output, teacher=teacher, data=args.data, options=opts)
     print(f"\nreport: {args.output}/report.md")

@@ -18,7 +18,7 @@ def add_parser(sub, name):
                    help="face folder for the quality columns (default: $FSR_EDGE_FACES, else one bundled face)")
     p.add_argument("--threads", type=int, default=None, help="threads for every runtime (default: all usable cores)")
     p.add_argument("--quick", action="store_true",
-                   help="short timings (1.5 s per row), 4 quality faces, no 1080p photo timing: a smoke run")
+                   help="ONNX + OpenVINO only, short timings (1 s per row), 4 quality faces, no 1080p photo timing: a smoke run")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty output folder that is not a previous pipeline output")
     return p
