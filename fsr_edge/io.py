@@ -6,6 +6,7 @@ Tensor/array contract used across fsr_edge: RGB, float32 in [0, 1]; arrays are (
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -62,6 +63,9 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise ImageError(f"{path}: not an image file that Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: cannot decode image ({err}); the file may be truncated or corrupt") from None
+    except (TypeError, KeyError, IndexError, EOFError, ZeroDivisionError, struct.error) as err:
+        # Pillow's plugins raise these on malformed files (fuzzing found TypeError "Missing dimensions" in TIFF)
+        raise ImageError(f"{path}: cannot decode image ({type(err).__name__}: {err}); the file is corrupt") from None
 
 
 def _png_bit_depth(path: Path) -> int:

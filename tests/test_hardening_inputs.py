@@ -1,0 +1,216 @@
+"""Malformed and unusual images (made here, fsr_edge.cli.selfcheck.build_corpus) through every consumer:
+``fsr-edge upscale`` (aligned and photo), ``eval``, ``degrade`` and ``FaceDataset``. Each bad file gets one line
+naming it, the batch finishes, the exit code says it did not all succeed, no traceback; usable files come out
+with the right pixels (EXIF orientation applied, alpha carried, 16-bit kept)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+from fsr_edge.cli import main
+from fsr_edge.cli.selfcheck import SIDE, build_corpus, pixels_match
+from fsr_edge.data import FaceDataset
+from fsr_edge.errors import ImageError
+from fsr_edge.io import read_image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    return folder, {c.name: c for c in build_corpus(folder)}
+
+
+def _error_lines(text: str, marker: str) -> list[str]:
+    return [line for line in text.splitlines() if marker in line]
+
+
+def _assert_one_line_per_bad_file(lines: list[str], bad: list[str]) -> None:
+    for name in bad:
+        hits = [line for line in lines if name in line]
+        assert len(hits) == 1, f"{name}: expected one line, got {hits}"
+    assert len(lines) == len(bad), lines
+
+
+def test_read_image_gives_the_picture_or_one_clear_refusal(corpus):
+    folder, cases = corpus
+    for case in cases.values():
+        if case.usable:
+            img = read_image(folder / case.name)
+            assert pixels_match(img.rgb, case), case.name
+            assert img.rgb.dtype == np.float32 and img.rgb.min() >= 0 and img.rgb.max() <= 1
+            assert img.bit_depth == case.bit_depth, case.name
+            if case.alpha is None:
+                assert img.alpha is None, case.name
+            else:
+                assert np.abs(img.alpha - case.alpha).max() < 1e-6, case.name
+        else:
+            with pytest.raises(ImageError) as err:
+                read_image(folder / case.name)
+            msg = str(err.value)
+            assert case.name in msg and "\n" not in msg, msg
+            if case.refusal:
+                assert case.refusal in msg, msg
+
+
+def _quadrant_centres(arr: np.ndarray) -> np.ndarray:
+    h, w = arr.shape[:2]
+    return np.stack([arr[h // 4, w // 4], arr[h // 4, 3 * w // 4], arr[3 * h // 4, w // 4], arr[3 * h // 4, 3 * w // 4]])
+
+
+def _read_png_any_depth(path: Path) -> tuple[np.ndarray, int, bool]:
+    """(H, W, planes) float in [0, 1], bit depth, has alpha: read with pypng so 16 bits are seen as 16."""
+    w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+    arr = np.vstack([np.asarray(r, np.float64) for r in rows]).reshape(h, w, info["planes"])
+    return arr / (2 ** info["bitdepth"] - 1), info["bitdepth"], info["alpha"]
+
+
+def test_upscale_aligned_batch(corpus, tmp_path, capsys):
+    folder, cases = corpus
+    out = tmp_path / "out"
+    rc = main(["upscale", str(folder), "-o", str(out), "--model", "bicubic-x8", "--aligned", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 1                                     # some files failed, the rest were written
+    assert "Traceback" not in captured.err
+    bad = [n for n, c in cases.items() if not c.face_sized]
+    _assert_one_line_per_bad_file(_error_lines(captured.err, "fsr-edge upscale: error:"), bad)
+    assert "tiny_1x1.png" in captured.err and "32x32" in captured.err   # why: the model's input size
+    for name, case in cases.items():
+        target = out / f"{Path(name).stem}.png"
+        assert target.exists() == case.face_sized, name
+        if not case.face_sized:
+            continue
+        arr, depth, has_alpha = _read_png_any_depth(target)
+        assert arr.shape[:2] == (SIDE * 8, SIDE * 8), name
+        assert depth == case.bit_depth, f"{name}: {case.bit_depth}-bit input written as {depth}-bit"
+        assert has_alpha == (case.alpha is not None), name
+        # bicubic keeps flat quadrants flat: each quadrant's centre is the input's colour, in the right place
+        tol = 0.09 if case.lossy else 1.5 / 255
+        assert np.abs(_quadrant_centres(arr[..., :3]) - _quadrant_centres(case.display)).max() <= tol, name
+        if case.alpha is not None:
+            assert np.abs(_quadrant_centres(arr[..., 3]) - _quadrant_centres(case.alpha)).max() <= 1.5 / 255, name
+
+
+def test_upscale_photo_batch_no_face_and_odd_sizes(corpus, tmp_path, capsys):
+    folder, cases = corpus
+    # face detection runs on each photo: a subset of the usable files keeps this quick (all the bad ones)
+    odd = ("rgba16.png", "palette_trns.png", "cmyk.jpg", "exif_6.png", "tiny_1x1.png", "animated.gif", "grey_LA.png")
+    cases = {n: c for n, c in cases.items() if n in odd or not c.usable}
+    out = tmp_path / "out"
+    rc = main(["upscale", *(str(folder / n) for n in cases), "-o", str(out), "--model", "bicubic-x4", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in captured.err
+    bad = [n for n, c in cases.items() if not c.usable]
+    _assert_one_line_per_bad_file(_error_lines(captured.err, "fsr-edge upscale: error:"), bad)
+    usable = [n for n, c in cases.items() if c.usable]
+    # none of these has a face: each gets the bicubic upscale and one warning saying so
+    warnings = _error_lines(captured.err, "no face found")
+    assert len(warnings) == len(usable)
+    for name in usable:
+        case = cases[name]
+        arr = np.asarray(Image.open(out / f"{Path(name).stem}.png"))
+        h, w = case.display.shape[:2]
+        assert arr.shape[:2] == (h * 4, w * 4), name                     # the 1x1 pixel too: 4x4
+        if h == SIDE:
+            tol = 0.09 if case.lossy else 1.5 / 255
+            assert np.abs(_quadrant_centres(arr[..., :3] / 255) - _quadrant_centres(case.display)).max() <= tol, name
+    assert f"upscaled {len(usable)} of {len(cases)} file(s)" in captured.out
+    # the same photos with --no-face fail: every one is a failure, still one line each, exit 1
+    rc = main(["upscale", str(folder / "rgb.png"), str(folder / "exif_6.png"), "-o", str(tmp_path / "strict"),
+               "--model", "bicubic-x4", "--no-face", "fail", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 1 and len(_error_lines(captured.err, "fsr-edge upscale: error:")) == 2
+
+
+def test_degrade_batch(corpus, tmp_path, capsys):
+    folder, cases = corpus
+    out = tmp_path / "pairs"
+    rc = main(["degrade", str(folder), "-o", str(out), "--scale", "4", "--hr-size", str(SIDE), "--mode", "clean",
+               "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in captured.err
+    bad = [n for n, c in cases.items() if not c.face_sized]
+    _assert_one_line_per_bad_file(_error_lines(captured.err, "fsr-edge degrade: skipped:"), bad)
+    good = [n for n, c in cases.items() if c.face_sized]
+    assert sorted(p.name for p in (out / "hr").iterdir()) == sorted(f"{Path(n).stem}.png" for n in good)
+    for name in good:   # HR = the display picture (orientation applied), stored as 8-bit RGB
+        hr = np.asarray(Image.open(out / "hr" / f"{Path(name).stem}.png"), np.float32) / 255
+        assert pixels_match(hr, cases[name]) or cases[name].bit_depth == 16 and \
+            np.abs(hr - cases[name].display).max() <= 0.5 / 255 + 1e-6, name
+
+
+def test_eval_batch(corpus, tmp_path, capsys):
+    folder, cases = corpus
+    rc = main(["eval", "--data", str(folder), "--scale", "4", "--hr-size", str(SIDE), "--metrics", "psnr,ssim",
+               "-o", str(tmp_path / "e.json"), "--no-progress"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    bad = [n for n, c in cases.items() if not c.face_sized]
+    _assert_one_line_per_bad_file(_error_lines(captured.err, "skipping"), bad)
+    assert rc == 1, "files were skipped: the exit code must say so"
+    assert f"{sum(c.face_sized for c in cases.values())} faces" in captured.err   # the rest was evaluated
+    assert (tmp_path / "e.json").exists()
+
+
+def test_dataset_loader_names_each_bad_file(corpus, capsys):
+    folder, cases = corpus
+    ds = FaceDataset(folder, hr_size=SIDE, scale=4, degradation="clean", train=False, skip_bad=True, progress=False)
+    captured = capsys.readouterr()
+    bad = [n for n, c in cases.items() if not c.face_sized]
+    _assert_one_line_per_bad_file(_error_lines(captured.err, "warning: skipping"), bad)
+    assert sorted(ds[i]["name"] for i in range(len(ds))) == sorted(Path(n).stem for n, c in cases.items() if c.face_sized)
+    # without skip_bad: each bad file raises ImageError naming it; the good ones load
+    lazy = FaceDataset(folder, hr_size=SIDE, scale=4, degradation="clean", train=False, preload=False)
+    for i, rec in enumerate(lazy.records):
+        if cases[rec.path.name].face_sized:
+            assert lazy[i]["hr_face"].shape == (3, SIDE, SIDE)
+        else:
+            with pytest.raises(ImageError, match=rec.path.name):
+                lazy[i]
+
+
+def test_many_faces_photo(raw_photos, tmp_path, capsys):
+    """Four people in one photo (2x2 tiles of the raw photos): all four faces restored, exit 0."""
+    from fsr_edge.faces import upscale_photo
+    from fsr_edge.models import load_model
+
+    tiles = [np.asarray(Image.open(p).convert("RGB").resize((240, 240), Image.Resampling.LANCZOS)) for p in raw_photos[:4]]
+    photo = np.concatenate([np.concatenate(tiles[:2], 1), np.concatenate(tiles[2:], 1)], 0)
+    path = tmp_path / "group.png"
+    Image.fromarray(photo).save(path)
+    result = upscale_photo(photo.astype(np.float32) / 255, load_model("bicubic-x4"))
+    assert len(result.faces) == 4
+    tiles_hit = sorted((int((f.box[1] + f.box[3]) / 2 // 240), int((f.box[0] + f.box[2]) / 2 // 240))
+                       for f in result.faces)
+    assert tiles_hit == [(0, 0), (0, 1), (1, 0), (1, 1)]       # one face per tile
+    rc = main(["upscale", str(path), "-o", str(tmp_path / "out"), "--model", "bicubic-x4", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 0 and "error" not in captured.err
+    assert Image.open(tmp_path / "out" / "group.png").size == (480 * 4, 480 * 4)
+
+
+@pytest.mark.parametrize("argv", [
+    ["upscale", "{corpus}", "-o", "{tmp}/u", "--model", "bicubic-x8", "--aligned", "--no-progress"],
+    ["degrade", "{corpus}", "-o", "{tmp}/d", "--scale", "4", "--hr-size", "32", "--no-progress"],
+])
+def test_no_traceback_in_a_real_process(corpus, tmp_path, argv):
+    folder, cases = corpus
+    argv = [a.format(corpus=folder, tmp=tmp_path) for a in argv]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("FSR_EDGE_DEBUG", None)
+    done = subprocess.run([sys.executable, "-m", "fsr_edge.cli", *argv], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    for name, case in cases.items():
+        if not case.face_sized:
+            assert name in done.stderr
