@@ -78,3 +78,23 @@ def test_user_errors_are_one_line_and_exit_2(faces_dir, tmp_path, capsys):
     assert out.read_text() == "{}"
     assert _eval(faces_dir, tmp_path / "x.json", "--model", str(tmp_path / "nope.safetensors")) == 2
     assert "nope.safetensors" in capsys.readouterr().err
+
+
+def test_unreadable_face_is_skipped_with_exit_1_and_the_rest_evaluated(tmp_path, capsys):
+    from PIL import Image
+    from skimage.data import astronaut
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    face = Image.fromarray(astronaut()[0:256, 128:384])        # her face, roughly centred, 256x256
+    face.save(faces / "a.png")
+    face.transpose(Image.FLIP_LEFT_RIGHT).save(faces / "b.png")
+    (faces / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (faces / "manifest.csv").write_text("file\na.png\nb.png\nc.png\n")
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--data", str(faces), "--scale", "8", "--metrics", "psnr", "--no-progress",
+                 "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "c.png" in err and "1 unreadable face file(s) skipped" in err
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["split"] is None and doc["models"][0]["names"] == ["a", "b"]

@@ -112,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(results, metrics=[m.value for m in metrics]))
     print(f"\n{len(eval_set)} faces ({args.data}, split {split or 'all'}), x{args.scale} {args.degradation}, "
           f"seed {args.seed}; per-image values in {out}", file=sys.stderr)
+    if "fd_vgg19" in doc["settings"]["metrics"]:
+        print(f"FD-VGG19 over {len(eval_set)} faces (covariance rank <= {len(eval_set) - 1} in 512-d; VGG19, not "
+              "Inception): compare it only between rows of this table, never with published FID", file=sys.stderr)
     if skipped:
         print(f"fsr-edge eval: {skipped} unreadable face file(s) skipped (listed above); exit 1", file=sys.stderr)
     return 1 if skipped else 0
