@@ -49,6 +49,10 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
                                      "(possible decompression bomb); resize it first")
                 if getattr(img, "n_frames", 1) > 1:
                     img.seek(0)  # animated GIF/WebP: the first frame is the picture
+                if img.format == "TIFF" and _tiff_direct(img):
+                    # Pillow decodes 16-bit colour TIFF to 8 bits and scrambles orientations 5-8 (Pillow 13:
+                    # rows decoded at the swapped size); tifffile reads the stored pixels, we orient them.
+                    return _read_tiff(path, _orientation(img))
                 img.load()
                 if img.format == "PNG" and _png_bit_depth(path) == 16:
                     # Pillow decodes 16-bit colour PNG to 8 bits; pypng keeps all 16.
@@ -106,6 +110,33 @@ def _read_png16(path: Path, orientation: int) -> LoadedImage:
     colour = arr[..., : planes - 1 if info["alpha"] else planes]
     rgb = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
     return LoadedImage(path, np.ascontiguousarray(rgb, dtype=np.float32), alpha, 16)
+
+
+def _tiff_direct(img: Image.Image) -> bool:
+    """A TIFF that Pillow would misread (16-bit, or rotated) in a layout tifffile returns as plain pixels."""
+    tags = getattr(img, "tag_v2", {})
+    bits = tags.get(258, (8,))  # BitsPerSample
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    plain = tags.get(262) in (1, 2) and tags.get(339, 1) in (1, (1,) * len(bits)) and max(bits) in (8, 16)
+    return plain and (max(bits) == 16 or _orientation(img) != 1)  # photometric grey/RGB, unsigned ints
+
+
+def _read_tiff(path: Path, orientation: int) -> LoadedImage:
+    import tifffile  # a scikit-image dependency
+
+    try:
+        arr = np.asarray(tifffile.imread(path, key=0))
+    except Exception as err:  # tifffile raises several types for damaged files
+        raise ImageError(f"{path}: cannot decode TIFF ({err}); the file may be truncated or corrupt") from None
+    if arr.dtype not in (np.uint8, np.uint16) or arr.ndim not in (2, 3):
+        raise ImageError(f"{path}: unsupported TIFF layout {arr.dtype} {arr.shape}; convert it to PNG")
+    top = float(np.iinfo(arr.dtype).max)
+    arr = _orient((arr[..., None] if arr.ndim == 2 else arr).astype(np.float32) / top, orientation)
+    planes = arr.shape[2]
+    alpha = np.ascontiguousarray(arr[..., -1]) if planes in (2, 4) else None
+    colour = arr[..., :3] if planes >= 3 else arr[..., :1]
+    rgb = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
+    return LoadedImage(path, np.ascontiguousarray(rgb, dtype=np.float32), alpha, 16 if top > 255 else 8)
 
 
 def _to_rgb(path: Path, img: Image.Image) -> LoadedImage:

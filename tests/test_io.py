@@ -206,3 +206,37 @@ def test_list_images(tmp_path):
     (tmp_path / "sub").mkdir()
     assert [p.name for p in list_images([tmp_path])] == ["a.JPG", "b.png"]
     assert list_images([tmp_path / "notes.txt"]) == [tmp_path / "notes.txt"]   # explicit files pass through
+
+
+@pytest.mark.parametrize("shape", [(6, 8, 3), (6, 8), (6, 8, 4)])
+def test_tiff16_keeps_all_16_bits(tmp_path, shape):
+    tifffile = pytest.importorskip("tifffile")
+    arr = np.random.default_rng(7).integers(0, 65536, size=shape).astype(np.uint16)
+    arr.flat[0] = 1
+    path = tmp_path / "deep.tif"
+    tifffile.imwrite(path, arr, **({"extrasamples": ["unassalpha"]} if len(shape) == 3 and shape[2] == 4 else {}))
+    img = read_image(path)
+    assert img.bit_depth == 16 and img.rgb.shape == (6, 8, 3)
+    colour = arr[..., :3] if arr.ndim == 3 else np.repeat(arr[..., None], 3, axis=2)
+    assert np.abs(img.rgb - colour / 65535).max() < 1e-6
+    assert (img.alpha is not None) == (arr.ndim == 3 and shape[2] == 4)
+
+
+def test_tiff16_orientation(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    arr = np.arange(6, dtype=np.uint16).reshape(2, 3) * 10000
+    tifffile.imwrite(tmp_path / "o.tif", arr, extratags=[(274, "H", 1, 6, True)])   # 6: rotate 90 clockwise
+    img = read_image(tmp_path / "o.tif")
+    assert img.rgb.shape == (3, 2, 3)
+    assert np.allclose(img.rgb[..., 0] * 65535, np.rot90(arr, k=3))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_tiff_orientation_8bit(tmp_path, orientation):
+    letters = {ch: 30 * (i + 1) for i, ch in enumerate("abcdef")}
+    stored = np.array([[letters[c] for c in "abc"], [letters[c] for c in "def"]], np.uint8)
+    expected = np.array([[letters[c] for c in row] for row in _DISPLAYED[orientation]]) / 255.0
+    Image.fromarray(np.dstack([stored] * 3)).save(tmp_path / "o.tif", exif=_exif(orientation))
+    img = read_image(tmp_path / "o.tif")
+    assert img.bit_depth == 8
+    assert np.allclose(img.rgb[..., 0], expected), orientation
