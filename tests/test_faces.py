@@ -311,3 +311,18 @@ def test_warp_conventions_agree_with_skimage():
     ours = _warp.warp_affine(noise, _warp.scale_matrix(0.25), (32, 24))
     assert _psnr(resized[True][inner], ours[inner]) > 35.0
     assert _psnr(resized[True][inner], resized[False][inner]) < 20.0
+
+
+def test_upscale_photo_without_face_is_bicubic_with_alpha():
+    from fsr_edge.faces import bicubic_upscale, upscale_photo
+    from fsr_edge.models import load_model
+
+    rng = np.random.default_rng(3)
+    rgb = rng.random((40, 48, 3)).astype(np.float32)
+    alpha = np.tile(np.linspace(0, 1, 48, dtype=np.float32), (40, 1))
+    result = upscale_photo(rgb, load_model("bicubic-x4"), alpha=alpha)
+    assert result.faces == [] and result.rgb.shape == (160, 192, 3) and result.alpha.shape == (160, 192)
+    assert np.array_equal(result.rgb, bicubic_upscale(rgb, 4))
+    assert np.allclose(result.alpha, bicubic_upscale(alpha[..., None], 4)[..., 0])
+    with pytest.raises(ImageError, match="64 MP"):
+        upscale_photo(np.zeros((1100, 1000, 3), np.float32), load_model("bicubic-x8"))
