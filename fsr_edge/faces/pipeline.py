@@ -82,7 +82,8 @@ def upscale_photo(rgb: np.ndarray, model: nn.Module, *, alpha: np.ndarray | None
     order = pairs[::-1]
     for start in range(0, len(order), _BATCH):
         chunk = order[start:start + _BATCH]
-        sr_faces = model(torch.stack([lr for _, lr in chunk])).clamp(0.0, 1.0)
+        lr_faces = torch.stack([lr for _, lr in chunk]).to(_device_of(model))
+        sr_faces = model(lr_faces).clamp(0.0, 1.0).cpu()
         for (face, _), sr_face in zip(chunk, sr_faces):
             crop = np.ascontiguousarray(sr_face.permute(1, 2, 0).float().numpy())
             paste_face(out_rgb, crop, face.matrix, scale=scale, crop_size=face.size, inplace=True)
@@ -97,5 +98,12 @@ def upscale_aligned(lr_face: np.ndarray, model: nn.Module, *, name: str = "face"
     if (h, w) != (lr_size, lr_size):
         raise ImageError(f"{name}: aligned input must be {lr_size}x{lr_size} (the model's input size), got {w}x{h}")
     x = torch.from_numpy(np.ascontiguousarray(lr_face, dtype=np.float32)).permute(2, 0, 1)[None]
-    sr_face = model(x).clamp(0.0, 1.0)[0]
+    sr_face = model(x.to(_device_of(model))).clamp(0.0, 1.0)[0].cpu()
     return np.ascontiguousarray(sr_face.permute(1, 2, 0).float().numpy())
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where the model's weights live (CPU for parameter-free models like bicubic)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
