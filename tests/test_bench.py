@@ -254,3 +254,20 @@ def test_android_runner_parses_executor_runner_and_writes_the_same_fields(tmp_pa
     write_report(report, tmp_path)
     assert load_bench(tmp_path)["rows"][0]["latency"]["p50_ms"] == 2.5
     assert "| executorch-int8-android | executorch | int8 |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_photo_pipeline_times_one_and_six_faces(tiny_dist):
+    pytest.importorskip("dlib", reason="face detection needs the fsr_edge[faces] extra")
+    from fsr_edge.bench.photo import time_photo_pipeline
+
+    res = time_photo_pipeline(None, threads=1, raw_dir=None, iterations=1, runtime="onnxruntime",
+                              path=str(tiny_dist / "student_fp32_32x32.onnx"), lr_size=32, scale=8)
+    assert res["status"] == "measured", res.get("reason")
+    faces = {c["name"]: c["faces"] for c in res["cases"]}
+    assert faces == {"1 face": 1, "6 faces": 6}
+    for case in res["cases"]:
+        stages = case["warm_stages_s"]
+        assert set(stages) == {"detect", "align", "upscale", "paste"} and all(v > 0 for v in stages.values())
+        assert sum(stages.values()) <= case["warm_median_s"] * 1.05
+        assert case["cold_s"] > 0

@@ -45,6 +45,7 @@ class BenchOptions:
     min_iterations: int = 50
     crosscheck_s: float = 10.0          # benchmark_app -t
     eval_limit: int | None = None       # cap on the number of quality images
+    degradation: str = "blind"          # LR faces for quality: as the export verification made them
     photo_pipeline: bool = True         # time detect+align+upscale+paste-back on 1080p photos
     baselines: bool = True              # rows for the student in PyTorch eager and for bicubic
     spin: bool = False                  # let runtimes busy-wait / pin threads (see worker_env)
@@ -353,8 +354,8 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
              "measured": _machine.gemm_peak_in_subprocess(threads=threads, env=env)}
     model = manifest["model"]
     lr, scale = int(model.get("lr_size") or 32), int(model.get("scale") or 8)
-    say(f"[bench] quality set: {data or 'bundled astronaut face (no --data)'}")
-    eval_set = load_eval_set(data, scale=scale, lr_size=lr, limit=options.eval_limit)
+    say(f"[bench] quality set: {data or 'built-in astronaut crops (no --data)'}")
+    eval_set = load_eval_set(data, scale=scale, lr_size=lr, limit=options.eval_limit, degradation=options.degradation)
 
     jobs = _plan(manifest, dist, teacher=teacher, opts=options, threads=threads)
     if teacher_note:

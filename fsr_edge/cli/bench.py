@@ -21,7 +21,9 @@ def add_parser(sub, name):
     p.add_argument("--time-cap", type=float, default=8.0, help="seconds of timed iterations per row at most (default 8)")
     p.add_argument("--data", default=None,
                    help="face folder for the quality columns (manifest.csv val split, or a folder of aligned faces); "
-                        "default: one bundled face (skimage astronaut), a smoke check")
+                        "default: built-in astronaut crops, a smoke check")
+    p.add_argument("--degradation", choices=("blind", "clean"), default="blind",
+                   help="how LR faces are made for the quality columns (default blind: as export verification)")
     p.add_argument("--eval-limit", type=int, default=None, help="use at most this many faces for quality")
     p.add_argument("--crosscheck-seconds", type=float, default=10.0, help="benchmark_app -t (default 10)")
     p.add_argument("--no-photo-pipeline", action="store_true",
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                         time_cap_s=2.0 if args.quick else args.time_cap,
                         crosscheck_s=3.0 if args.quick else args.crosscheck_seconds,
                         eval_limit=args.eval_limit or (8 if args.quick else None),
-                        photo_pipeline=not args.no_photo_pipeline, spin=args.spin)
+                        photo_pipeline=not args.no_photo_pipeline, spin=args.spin, degradation=args.degradation)
     teacher = None if args.no_teacher else (args.teacher or default_teacher())
     report = bench_dist(args.dist, args.output, teacher=teacher, data=args.data, options=opts)
     print(f"\nreport: {args.output}/report.md")
