@@ -153,3 +153,31 @@ def test_identity_cosine_on_real_faces(val_pairs, faces_dir):
     assert torch.allclose(same, torch.ones(2), atol=1e-5)
     degraded = M.identity_cosine(sr_face[:2], hr_face[:2])
     assert ((degraded > 0.5) & (degraded < 0.9999)).all(), degraded
+
+
+def test_evaluate_model_runs_in_eval_mode_restores_mode_and_checks_scale():
+    from fsr_edge.errors import ConfigError
+    from fsr_edge.models import Bicubic
+
+    class _Pairs(torch.utils.data.Dataset):   # the FaceDataset item contract, minus the files
+        scale = 8
+
+        def __init__(self):
+            gen = torch.Generator().manual_seed(4)
+            self.hr = torch.nn.functional.avg_pool2d(torch.rand(3, 3, 64, 64, generator=gen), 3, 1, 1)
+
+        def __len__(self):
+            return len(self.hr)
+
+        def __getitem__(self, i):
+            lr = torch.nn.functional.interpolate(self.hr[i:i + 1], size=8, mode="bicubic", antialias=True)[0]
+            return {"hr_face": self.hr[i], "lr_face": lr.clamp(0, 1), "name": f"face{i}"}
+
+    model = Bicubic(scale=8).train()
+    result = M.evaluate_model(model, _Pairs(), metrics=["psnr", "ssim"], batch_size=2, progress=False)
+    assert model.training and result["names"] == ["face0", "face1", "face2"]
+    expected = M.psnr(M.quantize_8bit(model(torch.stack([_Pairs()[i]["lr_face"] for i in range(3)]))),
+                      M.quantize_8bit(_Pairs().hr))
+    assert result["per_image"]["psnr"] == pytest.approx(expected.tolist(), abs=1e-6)
+    with pytest.raises(ConfigError, match="x4"):
+        M.evaluate_model(Bicubic(scale=4), _Pairs(), metrics=["psnr"], progress=False)
