@@ -136,6 +136,28 @@ def test_app_reads_the_exporters_manifest_format():
     assert f'const val FORMAT = "{FORMAT}"' in (CORE_MAIN / "Manifest.kt").read_text()
 
 
+def test_app_resources_the_kotlin_names_exist():
+    """What aapt would catch first: every R.layout/R.id/R.string the sources use, and every @string/@style the
+    layouts and AndroidManifest.xml use, is defined (no Android SDK needed to check it)."""
+    res = ANDROID / "app/src/main/res"
+    sources = "\n".join(p.read_text() for p in ANDROID.glob("app/src/*/kotlin/**/*.kt"))
+    xml = "\n".join(p.read_text() for p in [*res.rglob("*.xml"), ANDROID / "app/src/main/AndroidManifest.xml"])
+    values = "\n".join(p.read_text() for p in res.glob("values/*.xml"))
+    layouts = {p.stem for p in res.glob("layout/*.xml")}
+    ids = set(re.findall(r'@\+id/(\w+)', xml))
+    strings = set(re.findall(r'<string name="(\w+)"', values))
+    styles = set(re.findall(r'<style name="([\w.]+)"', values))
+    used_ids = set(re.findall(r"R\.id\.(\w+)", sources))
+    assert len(used_ids) >= 10 and layouts == {"activity_main", "activity_benchmark"}
+    assert set(re.findall(r"R\.layout\.(\w+)", sources)) <= layouts
+    assert used_ids <= ids, used_ids - ids
+    assert set(re.findall(r"R\.string\.(\w+)", sources)) | set(re.findall(r"@string/(\w+)", xml)) <= strings
+    assert set(re.findall(r"@style/([\w.]+)", xml)) <= styles
+    activities = set(re.findall(r'android:name="\.(\w+)"', xml))
+    assert activities == {"MainActivity", "BenchmarkActivity"}
+    assert all(re.search(rf"class {a}\b", sources) for a in activities)
+
+
 def test_app_runtime_version_is_the_exporters():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     pins = [d for d in pyproject["project"]["optional-dependencies"]["executorch"] if d.startswith("executorch")]
