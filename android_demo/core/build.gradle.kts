@@ -1,11 +1,19 @@
 // Pre/post-processing, alignment, golden check and bench JSON in plain Kotlin: no Android dependency, so the same
 // code runs in the app and in JVM unit tests (`./gradlew :core:test`, or tools/jvm_test.sh without Gradle).
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.kotlin.jvm)
 }
 
+// Bytecode level 17 from whatever JDK runs Gradle (Android Studio's bundled JBR included): no toolchain download.
+java {
+    sourceCompatibility = JavaVersion.VERSION_17
+    targetCompatibility = JavaVersion.VERSION_17
+}
+
 kotlin {
-    jvmToolchain(17)
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
 dependencies {
