@@ -6,7 +6,9 @@ any runtime parses the file's contents for real. Who calls what:
 - ``check_onnx_file(path)``: before ``onnxruntime.InferenceSession`` / ``openvino.Core().read_model`` of an
   ``.onnx`` file (bench worker, exporters' verification, anything reading a user's ONNX).
 - ``verify_sha256(path, expected)``: before an artifact from a manifest is loaded (bench, Android install).
-- ``load_executorch_program(path)``: the one way to open a ``.pte`` (bench worker, Android golden check).
+- ``load_executorch_method(path)`` / ``load_executorch_program(path)``: the one way to open a ``.pte`` (bench
+  worker, Android golden check). Structure is verified; flipped weight bytes are not detectable that way, which
+  is what the manifest's sha256 is for.
 
 Weights (``.safetensors`` only, never pickle) are guarded by ``fsr_edge.models.load_model`` itself.
 """
@@ -19,8 +21,8 @@ from pathlib import Path
 
 from .errors import WeightsError
 
-__all__ = ["check_onnx_external_data", "check_onnx_file", "load_executorch_program", "sha256_file",
-           "verify_sha256"]
+__all__ = ["check_onnx_external_data", "check_onnx_file", "load_executorch_method", "load_executorch_program",
+           "sha256_file", "verify_sha256"]
 
 # ExecuTorch flatbuffer programs carry this identifier at bytes 4..8 ("ET" + schema version digits).
 _PTE_MAGIC_PREFIX = b"ET"
@@ -123,6 +125,18 @@ def load_executorch_program(path: str | os.PathLike, *, data_path: str | os.Path
     except Exception as err:  # the pybinding raises RuntimeError with the runtime's error code
         raise WeightsError(f"{path}: ExecuTorch refused the program ({_short(err)}); the file may be truncated or "
                            "corrupt; re-export it") from None
+
+
+def load_executorch_method(path: str | os.PathLike, name: str = "forward", *,
+                           data_path: str | os.PathLike | None = None):
+    """``load_executorch_program(path).load_method(name)``, with a method the runtime cannot plan (a corrupt
+    tensor size or memory plan, found by loading it) refused as a WeightsError too."""
+    program = load_executorch_program(path, data_path=data_path)
+    try:
+        return program.load_method(name)
+    except Exception as err:  # RuntimeError with the runtime's error code
+        raise WeightsError(f"{path}: ExecuTorch cannot load method {name!r} ({_short(err)}); the program is corrupt "
+                           "or was exported for other kernels/backends; re-export it") from None
 
 
 def _short(err: BaseException) -> str:

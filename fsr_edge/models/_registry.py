@@ -87,8 +87,17 @@ def load_model(name_or_path: str | os.PathLike, *, strict: bool = True) -> nn.Mo
     arch = meta.get("fsr_edge.arch")
     if not arch:
         raise WeightsError(f"{path}: no 'fsr_edge.arch' in the file's metadata; it was not saved by fsr_edge")
-    kwargs = json.loads(meta.get("fsr_edge.kwargs", "{}"))
-    model = create_model(arch, **kwargs)
+    # The metadata is as untrusted as the tensors: bad JSON or arguments the builder rejects are one-line errors.
+    try:
+        kwargs = json.loads(meta.get("fsr_edge.kwargs", "{}"))
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"expected a JSON object, got {type(kwargs).__name__}")
+        model = create_model(arch, **kwargs)
+    except WeightsError as err:
+        raise WeightsError(f"{path}: {err}") from None
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise WeightsError(f"{path}: cannot build {arch!r} from the file's 'fsr_edge.kwargs' metadata "
+                           f"({_short(err)}); the file is corrupt or from another fsr_edge version") from None
     _load_into(model, path, strict=strict)
     return model.eval()
 
