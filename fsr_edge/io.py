@@ -81,7 +81,9 @@ def _png_bit_depth(path: Path) -> int:
 
 def _orientation(img: Image.Image) -> int:
     try:
-        return int(img.getexif().get(0x0112, 1) or 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data": the orientation is all we need
+            return int(img.getexif().get(0x0112, 1) or 1)
     except Exception:  # a malformed EXIF block must not make a readable picture unreadable
         return 1
 
