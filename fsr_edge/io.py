@@ -42,6 +42,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", message="Corrupt EXIF data")  # the pixels are still fine
             with Image.open(path) as img:
                 w, h = img.size
                 if w * h > MAX_PIXELS:
