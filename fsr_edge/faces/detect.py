@@ -59,6 +59,7 @@ def detect_faces(rgb: np.ndarray, *, upsample: int = 1, max_side: int = 800, min
     img = to_uint8(rgb)
     h, w = img.shape[:2]
     long_side = max(h, w)
+    min_side = min(min_side, max_side)  # asking for a smaller max_side lowers both
     factor = max_side / long_side if long_side > max_side else (min_side / long_side if long_side < min_side else 1.0)
     work = img
     if factor != 1.0:
