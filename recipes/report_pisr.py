@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -20,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_FACES = REPO.parent / "shared" / "data" / "faces"
+# Relative to the working directory (the repository root): the face set sits beside the checkout.
+DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
 # report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
 ROWS = {
     "w/o KD (random init)": ("fsrcnn-nokd-x{s}", "pisr_nokd_x{s}", "pisr_x{s}_nokd"),
@@ -71,7 +72,10 @@ def bundle(runs: Path) -> list[str]:
     return copied
 
 
-def evaluate(faces: Path, scales: tuple[int, ...], *, progress: bool) -> dict:
+def evaluate(faces: Path, scales: tuple[int, ...], *, fd_scales: tuple[int, ...], fd_blind: bool, cache: dict,
+             progress: bool) -> dict:
+    """Metrics per scale / LR kind / row. Rows whose weights are unchanged since ``cache`` (a previous pisr.json)
+    are reused: FD-VGG19 costs ~7 s per 256x256 face on the shared CPU, so it runs only for ``fd_scales``."""
     from fsr_edge.data import FaceDataset
     from fsr_edge.metrics import evaluate_model
     from fsr_edge.models import list_models, load_model
@@ -83,20 +87,67 @@ def evaluate(faces: Path, scales: tuple[int, ...], *, progress: bool) -> dict:
         for row, (name, _, _) in ROWS.items():
             if name.format(s=s) in list_models(pretrained=True):
                 models[row] = load_model(name.format(s=s))
+        hr_embedding = None  # the same HR faces for clean and blind
         for deg in ("clean", "blind"):
             val = FaceDataset(faces, split="val", hr_size=256, scale=s, degradation=deg, train=False, progress=False)
             for row, model in models.items():
                 teacher = row.startswith("teacher")
                 if teacher and deg == "blind":
                     continue  # the teacher never sees LR: one row (clean HR input) says everything
+                want_fd = s in fd_scales and (deg == "clean" or fd_blind)
+                fingerprint = _fingerprint(model)
+                old = cache.get(f"x{s}", {}).get(deg, {}).get(row)
+                if old and old.get("fingerprint") == fingerprint and (old.get("fd_vgg19") is not None or not want_fd):
+                    results.setdefault(f"x{s}", {}).setdefault(deg, {})[row] = old
+                    continue
                 data = _TeacherInput(val) if teacher else val
-                out = evaluate_model(model, data, metrics=METRICS, progress=progress, desc=f"x{s} {deg} {row}")
+                out = evaluate_model(model, data, metrics=("psnr", "ssim", "ms_ssim"), progress=progress,
+                                     desc=f"x{s} {deg} {row}")
+                fd = None
+                if want_fd:
+                    if hr_embedding is None:
+                        hr_embedding = _embed(torch.stack([val[i]["hr_face"] for i in range(len(val))]), progress)
+                    fd = _fd(_embed(_sr_faces(model, data), progress), hr_embedding)
                 in_side = 256 if teacher else 256 // s
                 results.setdefault(f"x{s}", {}).setdefault(deg, {})[row] = {
-                    **{m: out["means"].get(m) for m in METRICS}, "params": count_params(model),
-                    "macs": count_macs(model, (1, 3, in_side, in_side)), "n_images": out["n_images"],
-                    "seconds": out["seconds"]}
+                    **{m: out["means"].get(m) for m in ("psnr", "ssim", "ms_ssim")}, "fd_vgg19": fd,
+                    "params": count_params(model), "macs": count_macs(model, (1, 3, in_side, in_side)),
+                    "n_images": out["n_images"], "fingerprint": fingerprint}
     return results
+
+
+def _fingerprint(model: nn.Module) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(type(model).__name__.encode())
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@torch.no_grad()
+def _sr_faces(model: nn.Module, data) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(torch.stack([data[i]["lr_face"] for i in range(j, min(j + 8, len(data)))])).clamp(0, 1)
+                      for j in range(0, len(data), 8)])
+
+
+@torch.no_grad()
+def _embed(faces: torch.Tensor, progress: bool) -> torch.Tensor:
+    from tqdm import tqdm
+
+    from fsr_edge.metrics import quantize_8bit, vgg19_embedding
+
+    chunks = faces.split(4)
+    return torch.cat([vgg19_embedding(quantize_8bit(c)) for c in tqdm(chunks, desc="VGG19 embeddings", leave=False,
+                                                                      disable=not progress)])
+
+
+def _fd(sr_embedding: torch.Tensor, hr_embedding: torch.Tensor) -> float:
+    from fsr_edge.metrics import frechet_distance
+
+    return frechet_distance(sr_embedding, hr_embedding)
 
 
 def picture_sheet(faces: Path, path: Path, *, scale: int = 8, n_faces: int = 3) -> None:
@@ -136,6 +187,10 @@ def picture_sheet(faces: Path, path: Path, *, scale: int = 8, n_faces: int = 3) 
     sheet.save(path, optimize=True)
 
 
+def _minutes(seconds) -> str:
+    return "?" if seconds is None else f"{seconds / 60:.1f} min"
+
+
 def _fmt(v, digits):
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -150,7 +205,8 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
              "noise, JPEG) seeded per image. Metrics from `fsr_edge.metrics`: RGB, 8-bit quantised, no border crop; "
              "FD-VGG19 is the Frechet distance on VGG19 relu5_4 features (an FID substitute, NOT comparable with "
              "published FID; 24 images make it noisy). MACs per face at the model's input size (LR 256/scale; the "
-             "teacher's input is the 256x256 HR face).", ""]
+             "teacher's input is the 256x256 HR face). FD-VGG19 only where computed (`--fd-scales`, x8 by default: "
+             "VGG19 costs ~7 s per face on the shared CPU); n/a elsewhere.", ""]
     for scale_key, per_deg in results.items():
         s = int(scale_key[1:])
         lines += [f"## {scale_key} ({256 // s}x{256 // s} -> 256x256)", ""]
@@ -160,16 +216,16 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
             bic_deg = rows.get("bicubic", {}).get("psnr")
             for row, r in rows.items():
                 gain = "" if row == "bicubic" or bic_deg is None else f"{r['psnr'] - bic_deg:+.2f}"
-                name = f"{row} (input = HR face, not SR)" if row.startswith("teacher") else row
+                name = "teacher (input = HR face, not SR)" if row.startswith("teacher") else row
                 lines.append(f"| {name} | {_fmt(r['psnr'], 2)} | {gain} | {_fmt(r['ssim'], 4)} | {_fmt(r['ms_ssim'], 4)} | "
-                             f"{_fmt(r['fd_vgg19'], 1)} | {r['params']:,} | {r['macs'] / 1e6:,.1f} M |")
+                             f"{_fmt(r.get('fd_vgg19'), 1)} | {r['params']:,} | {r['macs'] / 1e6:,.1f} M |")
             lines.append("")
         facts = []
         for row, (_, stem, _) in ROWS.items():
             meta = WEIGHTS_DIR / f"{stem.format(s=s)}.json"
             if meta.exists():
                 f = json.loads(meta.read_text())
-                wall = f"{f['wall_s'] / 60:.1f} min" if f.get("wall_s") else "?"
+                wall = _minutes(f.get("wall_s"))
                 facts.append(f"| {row} | `{f['run']}` | {f.get('steps')} | {f.get('best_step')} | {wall} |")
         if facts:
             lines += ["Training (shared 2-core CPU, 8 jobs at once; wall time as measured):", "",
@@ -203,9 +259,9 @@ def write_cards(results: dict) -> list[Path]:
                 if row in per_row:
                     r = per_row[row]
                     rows.append(f"| {deg} | {row} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ms_ssim']:.4f} | "
-                                f"{r['fd_vgg19']:.1f} |")
+                                f"{_fmt(r.get('fd_vgg19'), 1)} |")
         r = per_deg["clean"]["PISR student"]
-        wall_t = f"{teacher_facts['wall_s'] / 60:.1f} min" if teacher_facts.get("wall_s") else "?"
+        wall_t = _minutes(teacher_facts.get("wall_s"))
         text = f"""# pisr-x{s}: PISR face super-resolution student, x{s} ({256 // s}x{256 // s} -> 256x256)
 
 `fsr-edge upscale --model pisr-x{s} --aligned FACE.png` (aligned face crops) or `fsr_edge.models.load_model("pisr-x{s}")`.
@@ -214,7 +270,7 @@ def write_cards(results: dict) -> list[Path]:
   {r['params']:,} parameters, {r['macs'] / 1e6:.1f} M MACs per {256 // s}x{256 // s} face. Input/output RGB float32 in [0, 1].
 - **Method**: PISR (Lee et al., ECCV 2020). Teacher `pisr_teacher_x{s}` (an autoencoder that sees the HR face;
   its decoder has this exact structure) trained {teacher_facts.get('steps', '?')} steps ({wall_t}); this student was initialised from
-  the teacher's decoder and trained {facts['steps']} steps ({facts['wall_s'] / 60:.1f} min) with
+  the teacher's decoder and trained {facts['steps']} steps ({_minutes(facts.get('wall_s'))}) with
   L1 + {method.get('lambda_distill')} x Laplace VID distillation at decoder feature index {method.get('distill_layer')};
   best val step {facts['best_step']}. Recipes: `recipes/pisr_x{s}_teacher.yaml`, `recipes/pisr_x{s}_student.yaml`.
 - **Training data**: the 180-image train split of the project's face set (aligned 512x512, resized to 256),
@@ -244,10 +300,13 @@ Full comparison (w/o-KD ablations, teacher, x4 and x8): `docs/results/pisr.md`.
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fsr_edge.recipes.report_pisr", description=__doc__.splitlines()[0])
     p.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="face set folder (with manifest.csv)")
-    p.add_argument("--out", type=Path, default=REPO / "docs" / "results", help="where pisr.md and the sheet go")
+    p.add_argument("--out", type=Path, default=Path("docs/results"), help="where pisr.md and the sheet go")
     p.add_argument("--bundle", type=Path, default=None, metavar="RUNS",
                    help="first copy RUNS/pisr_x*_*/best.safetensors into fsr_edge/models/weights/")
     p.add_argument("--scales", type=int, nargs="+", default=[8, 4])
+    p.add_argument("--fd-scales", type=int, nargs="*", default=[8],
+                   help="scales that get FD-VGG19 (about 7 s per face on a shared 2-core CPU)")
+    p.add_argument("--fd-blind", action="store_true", help="FD-VGG19 for the blind LR rows too")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     from fsr_edge.errors import ConfigError
@@ -262,8 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         from fsr_edge.models import pisr
 
         importlib.reload(pisr)  # register the names whose weights just arrived
-    results = evaluate(args.faces, tuple(args.scales), progress=not args.no_progress)
-    (args.out / "pisr.json").parent.mkdir(parents=True, exist_ok=True)
+    cache_path = args.out / "pisr.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    results = evaluate(args.faces, tuple(args.scales), fd_scales=tuple(args.fd_scales), fd_blind=args.fd_blind,
+                       cache=cache,
+                       progress=not args.no_progress)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
     (args.out / "pisr.json").write_text(json.dumps(results, indent=1))
     sheet = args.out / "pisr_x8_sheet.png"
     picture_sheet(args.faces, sheet)

@@ -37,15 +37,17 @@ class LaplaceHead(nn.Module):
     """From a student feature (B, C_s, h, w), predict the teacher feature's Laplace location ``mu`` and scale ``b > 0``
     (B, C_t, h, w). Training only: dropped with the method, never part of the shipped student."""
 
-    def __init__(self, student_channels: int, teacher_channels: int, *, hidden: int = 64, eps: float = 1e-3):
+    def __init__(self, student_channels: int, teacher_channels: int, *, hidden: int = 64, min_scale: float = 0.05):
         super().__init__()
-        self.eps = eps
+        # A floor on b bounds the 1/b gain of the distillation gradient: where the student already matches the
+        # teacher (clean LR, decoder init) b would otherwise collapse and the VID term swamp the L1 term.
+        self.min_scale = min_scale
         self.body = nn.Sequential(nn.Conv2d(student_channels, hidden, 3, padding=1), nn.PReLU(hidden),
                                   nn.Conv2d(hidden, 2 * teacher_channels, 1))
 
     def forward(self, student_feat: Tensor) -> tuple[Tensor, Tensor]:
         mu, raw_b = self.body(student_feat).chunk(2, dim=1)
-        return mu, F.softplus(raw_b) + self.eps
+        return mu, F.softplus(raw_b) + self.min_scale
 
 
 class PISRStudent(Method):
@@ -60,20 +62,19 @@ class PISRStudent(Method):
     frozen_modules = ("teacher",)
 
     def __init__(self, *, teacher: str, distill_layer: int = -1, lambda_distill: float = 1.0,
-                 init_from_teacher: bool = True, head_hidden: int = 64):
+                 init_from_teacher: bool = True, head_hidden: int = 64, min_scale: float = 0.05):
         super().__init__()
         from ..models import load_model
 
         self.teacher = load_model(teacher).requires_grad_(False).eval()  # offline KD: the teacher must not drift
         self.distill_layer, self.lambda_distill, self.init_from_teacher = distill_layer, lambda_distill, init_from_teacher
         self.head: LaplaceHead | None = None
-        self._head_hidden = head_hidden
         if lambda_distill > 0:
             with torch.no_grad():
                 probe = torch.zeros(1, 3, 2 * self.teacher.scale, 2 * self.teacher.scale)
                 channels = self.teacher.forward_features(probe)[1][distill_layer].shape[1]
             # the student has the decoder's structure, so its feature has the teacher's channel count
-            self.head = LaplaceHead(channels, channels, hidden=head_hidden)
+            self.head = LaplaceHead(channels, channels, hidden=head_hidden, min_scale=min_scale)
 
     def prepare(self, model: nn.Module) -> None:
         if self.init_from_teacher:
