@@ -45,8 +45,30 @@ def roi_align(feat: Tensor, boxes: Tensor, *, out_size: int | tuple[int, int]) -
 def reverse_roi_align(base: Tensor, patches: Tensor, boxes: Tensor) -> Tensor:
     """Paste ``patches`` (B, C, S, S) back into ``base`` (B, C, H, W) at ``boxes``; the inverse resampling of
     ``roi_align``. Outside the box ``base`` is kept; the box's one-pixel rim blends bilinearly (the sampled mask
-    fades there), so pasting never leaves a hard seam."""
+    fades there), so pasting never leaves a hard seam.
+
+    Eagerly only the window around the boxes is resampled (the same values: the mask is exactly 0 beyond half
+    a patch pixel outside a box); under tracing/export the whole map is, so the graph has static shapes."""
     _check(base, boxes)
+    if torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return _paste(base, patches, boxes)
+    h, w = base.shape[-2:]
+    side = patches.shape[-1]
+    with torch.no_grad():
+        margin = int(torch.ceil((boxes[:, 2:] - boxes[:, :2]).max() / side).item()) + 1
+        x_lo, y_lo = (max(0, int(v) - margin) for v in boxes[:, :2].min(0).values.floor().tolist())
+        x_hi, y_hi = (int(v) + margin for v in boxes[:, 2:].max(0).values.ceil().tolist())
+    x_hi, y_hi = min(w, x_hi), min(h, y_hi)
+    if x_lo >= x_hi or y_lo >= y_hi:   # every box lies outside the map
+        return base
+    shift = boxes.new_tensor([x_lo, y_lo, x_lo, y_lo])
+    window = _paste(base[..., y_lo:y_hi, x_lo:x_hi], patches, boxes - shift)
+    out = base.clone()
+    out[..., y_lo:y_hi, x_lo:x_hi] = window
+    return out
+
+
+def _paste(base: Tensor, patches: Tensor, boxes: Tensor) -> Tensor:
     b, c, h, w = base.shape
     boxes = boxes.to(base.dtype)
     x0, y0, x1, y1 = boxes.unbind(1)

@@ -18,5 +18,5 @@ for kd in wokd:[] mskd:[0,1,2]; do
   name=${kd%%:*}
   [ -f runs/mskd_paper_student_x8_$name/final.safetensors ] || \
     train recipes/mskd_edge_x8.yaml model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 \
-      model.decoder_channels=[64,32,16] method.kd_scales=${kd#*:} max_steps=150 output_dir=runs/mskd_paper_student_x8_$name
+      model.decoder_channels=[64,32,16] method.kd_scales=${kd#*:} max_steps=100 output_dir=runs/mskd_paper_student_x8_$name
 done

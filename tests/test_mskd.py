@@ -130,3 +130,17 @@ def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
     again = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["blind"],
                          limit=2, teacher=str(t_path), batch_size=2)
     torch.testing.assert_close(again[0]["teacher_feats"][2], cache[0]["teacher_feats"][2])
+
+
+def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path):
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
+                           decoder_channels=[16, 16, 8]).eval()
+    lr_face = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        enc = teacher.encode(lr_face)
+        up = teacher.upsample_input(lr_face)
+        whole = teacher.condition(up, enc, None)
+        window = teacher.condition(up, enc, None, (16, 24, 32))
+    for w, full, s in zip(window, whole, (2, 4, 8)):
+        torch.testing.assert_close(w, full[..., 16 // s:48 // s, 24 // s:56 // s], atol=1e-5, rtol=1e-5)

@@ -63,3 +63,15 @@ def test_gradients_flow_to_features_and_patches():
     out = reverse_roi_align(feat, patches * 2, boxes)
     out.sum().backward()
     assert feat.grad is not None and feat.grad.abs().sum() > 0
+
+
+def test_windowed_paste_equals_whole_map_paste():
+    from fsr_edge.roi import _paste
+
+    torch.manual_seed(1)
+    feat = torch.randn(3, 4, 40, 48)
+    boxes = torch.tensor([[3.3, 5.7, 17.1, 19.5], [30.2, 1.0, 47.9, 18.7], [0.0, 20.0, 9.0, 40.0]])
+    for side in (4, 7, 16):
+        patches = torch.randn(3, 4, side, side)
+        torch.testing.assert_close(reverse_roi_align(feat, patches, boxes), _paste(feat, patches, boxes),
+                                   atol=1e-6, rtol=0)

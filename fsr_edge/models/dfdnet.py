@@ -81,10 +81,17 @@ class DFTBlock(nn.Module):
                                 nn.LeakyReLU(0.2), _conv(hidden, 1), nn.Sigmoid())
             for comp in COMPONENTS})
 
-    def forward(self, feat: Tensor, boxes: dict[str, Tensor], atoms: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    def forward(self, feat: Tensor, boxes: dict[str, Tensor], atoms: dict[str, Tensor], *,
+                window: tuple[int, int, int] | None = None) -> tuple[Tensor, Tensor]:
         """feat (B, C, H, W); boxes in this map's pixels; atoms {comp: (K, C, S, S)}.
-        Returns the updated map and the chosen atom index per component (B, 4)."""
+        Returns the updated map (only its ``window`` = (top, left, size) in this map's pixels, when given: the
+        components are still read from the whole map) and the chosen atom index per component (B, 4)."""
         out = feat
+        shift = None
+        if window is not None:
+            top, left, size = window
+            out = feat[..., top:top + size, left:left + size]
+            shift = feat.new_tensor([left, top, left, top])
         chosen_idx = []
         for comp in COMPONENTS:
             comp_atoms = atoms[comp]
@@ -97,7 +104,7 @@ class DFTBlock(nn.Module):
             atom = adapted[torch.arange(part.shape[0], device=part.device), best]
             residual = atom - part
             conf = self.confidence[comp](torch.cat([residual, part], 1))
-            out = reverse_roi_align(out, part + conf * residual, boxes[comp])
+            out = reverse_roi_align(out, part + conf * residual, boxes[comp] if shift is None else boxes[comp] - shift)
             chosen_idx.append(best)
         return out, torch.stack(chosen_idx, 1)
 
@@ -149,9 +156,11 @@ class SFTUNet(nn.Module):
     def upsample_input(self, lr_face: Tensor) -> Tensor:
         return F.interpolate(lr_face, scale_factor=self.scale, mode="bicubic", align_corners=False)
 
-    def condition(self, up_face: Tensor, enc_feats: list[Tensor], landmarks68: Tensor | None) -> list[Tensor]:
-        """Encoder features (fine to coarse) -> SFT conditions. The paper student uses them as they are."""
-        return enc_feats
+    def condition(self, up_face: Tensor, enc_feats: list[Tensor], landmarks68: Tensor | None,
+                  crop: tuple[int, int, int] | None = None) -> list[Tensor]:
+        """Encoder features (fine to coarse) -> SFT conditions (their ``crop`` window only, when given). The
+        paper student uses them as they are."""
+        return [_window(f, crop, s) for f, s in zip(enc_feats, (2, 4, 8))]
 
     def encode(self, lr_face: Tensor) -> list[Tensor]:
         """The frozen encoder's scaled features of the bicubic-upsampled face, fine to coarse (cacheable: they
@@ -162,11 +171,15 @@ class SFTUNet(nn.Module):
                     zip(self.layers, self.encoder.forward_intermediates(up_face, self.layers))]
 
     def forward_features(self, lr_face: Tensor, landmarks68: Tensor | None = None, *,
-                         enc_feats: Sequence[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
-        """``enc_feats``: ``encode(lr_face)`` computed earlier (a training cache), else computed here."""
+                         enc_feats: Sequence[Tensor] | None = None,
+                         crop: tuple[int, int, int] | None = None) -> tuple[Tensor, list[Tensor]]:
+        """``enc_feats``: ``encode(lr_face)`` computed earlier (a training cache), else computed here.
+        ``crop`` = (top, left, size) in output pixels, multiples of 8: decode only that window (training on
+        crops; the encoder and the DFT blocks still see the whole face, so landmarks and boxes stay valid)."""
         up_face = self.upsample_input(lr_face)
         enc_feats = list(enc_feats) if enc_feats is not None else self.encode(lr_face)
-        cond2, cond4, cond8 = self.condition(up_face, enc_feats, landmarks68)
+        cond2, cond4, cond8 = self.condition(up_face, enc_feats, landmarks68, crop)
+        up_face = _window(up_face, crop, 1)
         f8 = self.sft8(self.head(cond8), cond8)
         f4 = self.sft4(self.up4(f8), cond4)
         f2 = self.sft2(self.up2(f4), cond2)
@@ -175,6 +188,14 @@ class SFTUNet(nn.Module):
 
     def forward(self, lr_face: Tensor) -> Tensor:
         return self.forward_features(lr_face)[0]
+
+
+def _window(t: Tensor, crop: tuple[int, int, int] | None, stride: int) -> Tensor:
+    """The ``crop`` = (top, left, size) window, given in output pixels, of a map at ``stride``."""
+    if crop is None:
+        return t
+    top, left, size = crop
+    return t[..., top // stride:(top + size) // stride, left // stride:(left + size) // stride]
 
 
 def _drop_encoder_keys(module, state_dict, prefix, local_metadata) -> None:
@@ -239,16 +260,18 @@ class DFDNetTeacher(SFTUNet):
     def atoms_at(self, layer: str) -> dict[str, Tensor]:
         return {comp: getattr(self, _atom_name(comp, layer)) for comp in COMPONENTS}
 
-    def condition(self, up_face: Tensor, enc_feats: list[Tensor], landmarks68: Tensor | None) -> list[Tensor]:
+    def condition(self, up_face: Tensor, enc_feats: list[Tensor], landmarks68: Tensor | None,
+                  crop: tuple[int, int, int] | None = None) -> list[Tensor]:
         if landmarks68 is None:
             landmarks68 = _landmarks_on(self, up_face)
         size = up_face.shape[-1]
         boxes = component_boxes(landmarks68.to(up_face.device), image_size=size)
         conds = []
         for layer, feat in zip(self.layers, enc_feats):
-            stride = size / feat.shape[-1]
+            stride = size // feat.shape[-1]
             feat_boxes = {c: b / stride for c, b in boxes.items()}
-            conds.append(self.dft[layer](feat, feat_boxes, self.atoms_at(layer))[0])
+            window = None if crop is None else tuple(v // stride for v in crop)
+            conds.append(self.dft[layer](feat, feat_boxes, self.atoms_at(layer), window=window)[0])
         return conds
 
 

@@ -107,8 +107,9 @@ class TeacherTraining(_ReconstructionMixin, Method):
     frozen_modules = ("vgg_loss",)
 
     def __init__(self, *, lambda_mse: float = 100.0, lambda_vgg: float = 20.0, lambda_adv: float = 1.0,
-                 image_scales: int = 2):
+                 image_scales: int = 2, hr_crop: int | None = None):
         super().__init__()
+        self.hr_crop = hr_crop
         self.lambda_mse, self.lambda_vgg, self.lambda_adv = lambda_mse, lambda_vgg, lambda_adv
         self.vgg_loss = _perceptual().requires_grad_(False).eval() if lambda_vgg else nn.Identity()
         self.disc = ImageDiscriminator(image_scales) if lambda_adv else None
@@ -118,14 +119,17 @@ class TeacherTraining(_ReconstructionMixin, Method):
         model.detect_landmarks = False   # validation: template landmarks, no dlib in the loop
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
-        sr_face, _ = model.forward_features(batch["lr_face"], _landmarks(batch), enc_feats=batch.get("enc_feats"))
-        out = self._recon(sr_face, batch["hr_face"])
+        crop = _random_window(batch["hr_face"].shape[-1], self.hr_crop)
+        sr_face, _ = model.forward_features(batch["lr_face"], _landmarks(batch), enc_feats=batch.get("enc_feats"),
+                                            crop=crop)
+        hr_face = _crop(batch["hr_face"], crop, 1)
+        out = self._recon(sr_face, hr_face)
         loss = out["recon"]
         if self.disc is not None:
             adv = sum(lsgan_generator_loss(p) for p in self.disc(sr_face))
             out["adv"] = adv
             loss = loss + self.lambda_adv * adv
-            self._fake = sr_face.detach()
+            self._fake, self._real = sr_face.detach(), hr_face
         out["loss"] = loss
         return out
 
@@ -134,8 +138,27 @@ class TeacherTraining(_ReconstructionMixin, Method):
 
     def aux_losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
         loss_d = sum(lsgan_discriminator_loss(real, fake)
-                     for real, fake in zip(self.disc(batch["hr_face"]), self.disc(self._fake)))
+                     for real, fake in zip(self.disc(self._real), self.disc(self._fake)))
         return {"loss": loss_d}
+
+
+def _random_window(side: int, crop: int | None) -> tuple[int, int, int] | None:
+    """(top, left, size) of a random ``crop``-sized window on an 8-pixel grid (one per batch), from the global
+    torch RNG (the loop restores it on resume); None for whole faces."""
+    if not crop or crop >= side:
+        return None
+    if crop % 8:
+        raise ValueError(f"hr_crop {crop} must be a multiple of 8 (the x8 LR grid)")
+    top, left = (int(v) * 8 for v in torch.randint(0, (side - crop) // 8 + 1, (2,)))
+    return top, left, crop
+
+
+def _crop(t: Tensor, window: tuple[int, int, int] | None, stride: int) -> Tensor:
+    """The ``window`` (output pixels) of a map at ``stride`` output pixels per pixel."""
+    if window is None:
+        return t
+    top, left, size = window
+    return t[..., top // stride:(top + size) // stride, left // stride:(left + size) // stride]
 
 
 def _landmarks(batch: dict[str, Any]) -> Tensor | None:
@@ -159,8 +182,9 @@ class MSKDStudent(_ReconstructionMixin, Method):
     def __init__(self, *, teacher: str, teacher_dictionary: str | Sequence[str] | None = None,
                  kd_scales: Sequence[int] = (0, 1, 2), lambda_mse: float = 100.0, lambda_vgg: float = 20.0,
                  lambda_kd: float = 1.0, lambda_adv: float = 1.0, lambda_feat: float = 1.0,
-                 student_channels: Sequence[int] | None = None, teacher_channels: Sequence[int] = (128, 64, 32)):
+                 student_channels: Sequence[int] | None = None, hr_crop: int | None = None):
         super().__init__()
+        self.hr_crop = hr_crop
         self.lambda_mse, self.lambda_vgg = lambda_mse, lambda_vgg
         self.lambda_kd, self.lambda_adv, self.lambda_feat = lambda_kd, lambda_adv, lambda_feat
         self.kd_scales = tuple(kd_scales)
@@ -199,18 +223,22 @@ class MSKDStudent(_ReconstructionMixin, Method):
         return self
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
-        if isinstance(model, SFTUNet) and "enc_feats" in batch:   # the paper student shares the frozen encoder
-            sr_face, student_feats = model.forward_features(batch["lr_face"], enc_feats=batch["enc_feats"])
-        else:
-            sr_face, student_feats = model.forward_features(batch["lr_face"])
-        out = self._recon(sr_face, batch["hr_face"])
+        crop = _random_window(batch["hr_face"].shape[-1], self.hr_crop)
+        if isinstance(model, SFTUNet):   # the paper student: frozen encoder on the whole face, decoder on the crop
+            sr_face, student_feats = model.forward_features(batch["lr_face"], enc_feats=batch.get("enc_feats"),
+                                                            crop=crop)
+        else:                            # a plain CNN: its crop of the LR face (border effects only)
+            sr_face, student_feats = model.forward_features(_crop(batch["lr_face"], crop, 8))
+        out = self._recon(sr_face, _crop(batch["hr_face"], crop, 1))
         loss = out["recon"]
         if self.kd_scales:
             teacher_feats = batch.get("teacher_feats")
             if teacher_feats is None:
                 with torch.no_grad():
                     _, teacher_feats = self.teacher.forward_features(batch["lr_face"], _landmarks(batch),
-                                                                     enc_feats=batch.get("enc_feats"))
+                                                                     enc_feats=batch.get("enc_feats"), crop=crop)
+            elif crop is not None:
+                teacher_feats = [_crop(f, crop, s) for f, s in zip(teacher_feats, self.teacher.feature_strides)]
             adv = feat = sr_face.new_zeros(())
             for i in self.kd_scales:
                 fs = self.adapters[str(i)](student_feats[i])
