@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fsr_edge.errors import WeightsError
@@ -79,39 +78,14 @@ def quantize_ptq(model: nn.Module, calibration, *, subset_size: int | None = Non
 def qat_finetune(quantized_model: nn.Module, *, teacher: nn.Module, lr_faces: list[Tensor],
                  hr_faces: list[Tensor] | None = None, steps: int = 100, lr: float = 1e-5, batch_size: int = 8,
                  gt_weight: float = 0.5, seed: int = 0, progress: bool = True) -> dict[str, float]:
-    """Quantization-aware fine-tuning: the fake-quantized student learns to match the fp32 student (the
-    distillation teacher, frozen) and, when ``hr_faces`` are given, the ground truth.
-
-    ``lr_faces``: (1, 3, h, w) tensors with the training degradations; ``hr_faces`` matching (3, H, W).
-    Returns the first/last loss so the caller can log that it moved.
-    """
-    from tqdm import tqdm
+    """Quantization-aware fine-tuning: the fake-quantized student (weights and quantizer ranges) learns to match
+    the frozen fp32 student (distillation teacher) and, when given, the ground truth; see distill_finetune."""
+    from .finetune import distill_finetune
 
     use_reference_kernels()
-    teacher = teacher.eval().requires_grad_(False)   # offline KD: the teacher must not drift
-    lr_all = torch.cat(lr_faces)
-    hr_all = torch.stack(hr_faces) if hr_faces is not None else None
-    with torch.no_grad():
-        teacher_sr = torch.cat([teacher(lr_all[i:i + 16]) for i in range(0, len(lr_all), 16)])
-    quantized_model.train()
-    opt = torch.optim.Adam([p for p in quantized_model.parameters() if p.requires_grad], lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    first = last = float("nan")
-    bar = tqdm(range(steps), desc="QAT", unit="step", disable=not progress)
-    for step in bar:
-        idx = torch.randint(len(lr_all), (min(batch_size, len(lr_all)),), generator=gen)
-        sr_face = quantized_model(lr_all[idx])
-        loss = F.l1_loss(sr_face, teacher_sr[idx])
-        if hr_all is not None and gt_weight > 0:
-            loss = loss + gt_weight * F.l1_loss(sr_face, hr_all[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        last = loss.item()
-        first = last if step == 0 else first
-        bar.set_postfix(loss=f"{last:.4f}")
-    quantized_model.eval()
-    return {"first_loss": first, "last_loss": last, "steps": steps}
+    return distill_finetune(quantized_model, teacher=teacher, lr_faces=lr_faces, hr_faces=hr_faces, steps=steps,
+                            lr=lr, batch_size=batch_size, gt_weight=gt_weight, seed=seed, progress=progress,
+                            desc="QAT")
 
 
 def save_quantized(quantized_model: nn.Module, path: str | os.PathLike, *, arch: str, kwargs: dict | None = None,

@@ -1,0 +1,93 @@
+"""Pruning the student: NNCF magnitude (unstructured) pruning, and structured channel pruning that really
+removes channels.
+
+- ``magnitude_prune``: ``nncf.prune(UNSTRUCTURED_MAGNITUDE_GLOBAL)`` zeroes the smallest weights. Dense runtimes
+  (XNNPACK, OpenVINO CPU, Core ML, TensorRT dense kernels) still multiply the zeros: it shrinks only a
+  compressed file (zip/gzip), not latency or RAM. Reported as such.
+- ``prune_channels``: NNCF 3.x has no structured pruning, so this is written for the EdgeSR topology. It ranks
+  channels by the L1 norm of the weights that produce and consume them and rebuilds a narrower EdgeSR:
+    * each residual block's inner width (conv1 out / conv2 in)            -> ``block_channels``
+    * the x2 stage widths c1, c2 (groups of 4 conv outputs feed one channel after pixel shuffle) -> ``channels``
+  The residual stream c0 is shared by the head, every block and the first feature map, so it is kept.
+  Widths round to multiples of 8 (SIMD-friendly). The result is an ordinary EdgeSR saved with save_model
+  (arch + kwargs in the metadata), so every exporter takes it unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import Tensor, nn
+
+from fsr_edge.errors import ConfigError
+
+
+def magnitude_prune(model: nn.Module, *, ratio: float, example_input: Tensor) -> nn.Module:
+    """Zero ``ratio`` of all conv weights by global magnitude (NNCF), masks applied (a plain nn.Module back)."""
+    import nncf
+
+    pruned = nncf.prune(copy.deepcopy(model).eval(), mode=nncf.PruneMode.UNSTRUCTURED_MAGNITUDE_GLOBAL,
+                        ratio=ratio, examples_inputs=example_input)
+    # IN_PLACE writes the masks into the weights: the result is a plain module with real zeros
+    return nncf.strip(pruned, do_copy=False, strip_format=nncf.StripFormat.IN_PLACE, example_input=example_input).eval()
+
+
+def sparsity(model: nn.Module) -> float:
+    """Fraction of exactly-zero conv weights."""
+    total = zeros = 0
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            total += m.weight.numel()
+            zeros += int((m.weight == 0).sum())
+    return zeros / max(total, 1)
+
+
+def prune_channels(model: nn.Module, *, ratio: float, multiple: int = 8) -> tuple[nn.Module, dict]:
+    """A narrower EdgeSR keeping the (1 - ratio) most important channels of every prunable group.
+
+    Returns (pruned model in eval mode, kwargs to rebuild it with create_model("edge_sr_x8", **kwargs)).
+    """
+    from fsr_edge.models import EdgeSR
+
+    if not isinstance(model, EdgeSR):
+        raise ConfigError(f"structured pruning is written for EdgeSR, got {type(model).__name__}")
+    if not 0 <= ratio < 1:
+        raise ConfigError(f"pruning ratio must be in [0, 1), got {ratio}")
+
+    def keep_n(width: int) -> int:
+        return max(multiple, min(width, multiple * math.ceil(width * (1 - ratio) / multiple)))
+
+    c0, c1, c2 = model.feature_channels
+    sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    # residual blocks: inner channels ranked by |conv1 filter| + |conv2 input slice|
+    block_keep = []
+    for i, block in enumerate(model.body):
+        w1, w2 = block.conv1.weight, block.conv2.weight
+        score = w1.abs().sum((1, 2, 3)) + w2.abs().sum((0, 2, 3))
+        idx = score.topk(keep_n(w1.shape[0])).indices.sort().values
+        block_keep.append(idx)
+        p = f"body.{i}."
+        sd[p + "conv1.weight"], sd[p + "conv1.bias"] = sd[p + "conv1.weight"][idx], sd[p + "conv1.bias"][idx]
+        sd[p + "conv2.weight"] = sd[p + "conv2.weight"][:, idx]
+
+    # x2 stages: channel j after pixel shuffle comes from conv outputs 4j..4j+3
+    def stage(producer: str, consumer: str, width: int) -> Tensor:
+        w = sd[producer + ".weight"]
+        score = w.abs().sum((1, 2, 3)).view(width, 4).sum(1) + sd[consumer + ".weight"].abs().sum((0, 2, 3))
+        idx = score.topk(keep_n(width)).indices.sort().values
+        rows = (idx[:, None] * 4 + torch.arange(4)).reshape(-1)
+        sd[producer + ".weight"], sd[producer + ".bias"] = w[rows], sd[producer + ".bias"][rows]
+        sd[consumer + ".weight"] = sd[consumer + ".weight"][:, idx]
+        return idx
+
+    k1 = stage("up1.0", "up2.0", c1)
+    k2 = stage("up2.0", "to_rgb.0", c2)
+    kwargs = {"channels": [c0, len(k1), len(k2)], "blocks": len(model.body),
+              "block_channels": [len(k) for k in block_keep], "lr_size": model.lr_size}
+    pruned = EdgeSR(scale=model.scale, channels=tuple(kwargs["channels"]), blocks=kwargs["blocks"],
+                    block_channels=tuple(kwargs["block_channels"]), lr_size=model.lr_size)
+    pruned.load_state_dict(sd, strict=True)
+    return pruned.eval(), kwargs
