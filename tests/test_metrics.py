@@ -139,11 +139,13 @@ def test_suite_accumulates_batches_like_one_pass():
 
 def test_identity_metric_is_a_number_or_reported_unavailable():
     hr_face = torch.rand(1, 3, 64, 64)   # noise: no face in it
-    result = M.evaluate_pairs(hr_face, hr_face, scale=8, metrics=["psnr", "identity_cosine"])
+    result = M.evaluate_pairs(hr_face, hr_face, scale=8, metrics=["psnr", "identity_cosine", "identity_distance"])
     if "identity_cosine" in result["unavailable"]:
         assert "identity_cosine" not in result["means"] and "dlib" in result["unavailable"]["identity_cosine"]
+        assert "identity_distance" in result["unavailable"]
     else:  # no face found: the image is skipped, its value is not made up
-        assert math.isnan(result["means"]["identity_cosine"]) and result["skipped"] == {"identity_cosine": 1}
+        assert math.isnan(result["means"]["identity_cosine"]) and math.isnan(result["means"]["identity_distance"])
+        assert result["skipped"] == {"identity_cosine": 1, "identity_distance": 1}
 
 
 def test_identity_cosine_on_real_faces(val_pairs, faces_dir):
@@ -153,6 +155,10 @@ def test_identity_cosine_on_real_faces(val_pairs, faces_dir):
     assert torch.allclose(same, torch.ones(2), atol=1e-5)
     degraded = M.identity_cosine(sr_face[:2], hr_face[:2])
     assert ((degraded > 0.5) & (degraded < 0.9999)).all(), degraded
+    assert torch.allclose(M.identity_distance(hr_face[:2], hr_face[:2]), torch.zeros(2), atol=1e-4)
+    # bicubic x8 of a clean 32 px face: still the same person by dlib's 0.6 rule, but not the same embedding
+    dist = M.identity_distance(sr_face[:2], hr_face[:2])
+    assert ((dist > 0.01) & (dist < 0.6)).all(), dist
 
 
 def test_evaluate_model_runs_in_eval_mode_restores_mode_and_checks_scale():
