@@ -43,7 +43,8 @@ class BenchOptions:
     warmup_s: float = 0.5
     rel_ci: float = 0.01                # stop when the median's 95% CI is within +-1%
     min_iterations: int = 50
-    crosscheck_s: float = 10.0          # benchmark_app -t
+    crosscheck_s: float = 10.0          # benchmark_app -t; 0: no cross-check
+    peak_runs: int = 2                  # GEMM peak measured before (and, with 2, after) the rows; 0: not measured
     eval_limit: int | None = None       # cap on the number of quality images
     degradation: str = "blind"          # LR faces for quality: as the export verification made them
     photo_pipeline: bool = True         # time detect+align+upscale+paste-back on 1080p photos
@@ -301,7 +302,9 @@ def ratios(rows: list[dict]) -> dict:
     out = {"status": "measured", "teacher_id": teacher["id"], "pairs": []}
     students = [r for r in measured if r["role"] == "student" and r.get("device", "cpu") == "cpu"]
     eager = next((r for r in students if r["runtime"] == "pytorch" and r["precision"] == "fp32"), None)
-    fastest = min(students, key=lambda r: r["latency"]["p50_ms"], default=None)
+    from .report import fastest_student
+
+    fastest = fastest_student(students)
     for label, s in (("same runtime (PyTorch eager fp32)", eager), ("fastest student artifact", fastest)):
         if s is None:
             continue
@@ -347,11 +350,12 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
         teacher = None
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    say(f"[bench] machine peak: measuring fp32 GEMM at {threads} threads")
+    say(f"[bench] machine peak: measuring fp32 GEMM at {threads} threads" if options.peak_runs else "[bench] start")
     info = _machine.machine_info()
     env = worker_env(threads, spin=options.spin)
     peaks = {"theoretical": _machine.theoretical_peak_gflops(info, threads=threads),
-             "measured": _machine.gemm_peak_in_subprocess(threads=threads, env=env)}
+             "measured": (_machine.gemm_peak_in_subprocess(threads=threads, env=env) if options.peak_runs > 0
+                          else {"gflops": None, "how": "not measured (peak_runs=0)"})}
     model = manifest["model"]
     lr, scale = int(model.get("lr_size") or 32), int(model.get("scale") or 8)
     say(f"[bench] quality set: {data or 'built-in astronaut crops (no --data)'}")
@@ -393,7 +397,7 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
 
     crosschecks = []
     for row in rows:
-        if row.get("status") != "measured" or row["runtime"] != "openvino":
+        if row.get("status") != "measured" or row["runtime"] != "openvino" or options.crosscheck_s <= 0:
             continue
         say(f"[bench] cross-check {row['id']} with benchmark_app -t {options.crosscheck_s:g}")
         tool = openvino_benchmark_app(_runnable_file(dist / row["file"], "openvino"), threads=threads,
@@ -406,10 +410,11 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             entry.update(agreement(row["latency"]["p50_ms"], tool["median_ms"]))
         crosschecks.append(entry)
     # the machine may be shared: take the GEMM peak again after the rows and keep the better one
-    again = _machine.gemm_peak_in_subprocess(threads=threads, env=env)
-    if again["gflops"] > peaks["measured"]["gflops"]:
-        peaks["measured"] = again
-    peaks["measured"]["how"] += " (best of a run before and after the rows)"
+    if options.peak_runs > 1:
+        again = _machine.gemm_peak_in_subprocess(threads=threads, env=env)
+        if again["gflops"] > peaks["measured"]["gflops"]:
+            peaks["measured"] = again
+        peaks["measured"]["how"] += " (best of a run before and after the rows)"
     for row in rows:
         _efficiency(row, peaks)
     if any(r["runtime"] == "executorch" for r in rows):
@@ -422,11 +427,11 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
         # the app would ship the fastest artifact: time the photo pipeline with it
         from .report import fastest_student
 
-        best = fastest_student([r for r in rows if r["runtime"] in ("pytorch", "onnxruntime", "openvino", "executorch")])
+        best = fastest_student([r for r in rows if r["runtime"] in ("onnxruntime", "openvino", "executorch")])
         say("[bench] whole pipeline on 1080p photos (detect + align + upscale + paste-back)"
             + (f" with {best['id']}" if best else ""))
         photo = time_photo_pipeline(
-            best["model"] if best and best["runtime"] == "pytorch" else None, threads=threads,
+            None if best else model.get("name"), threads=threads,  # no artifact measured: the eager student
             raw_dir=_raw_photos_dir(data), iterations=3 if options.time_cap_s < 4 else 5,
             runtime=best["runtime"] if best else "pytorch", lr_size=lr, scale=scale,
             path=str(_runnable_file(dist / best["file"], best["runtime"])) if best and best.get("file") else None,

@@ -51,9 +51,27 @@ def _label(r: dict) -> str:
 
 
 def fastest_student(rows: list[dict]) -> dict | None:
-    students = [r for r in rows if r.get("status") == "measured" and r["role"] == "student"
+    """The fastest measured exported student artifact on the CPU (the PyTorch eager reference is not one)."""
+    students = [r for r in rows if r.get("status") == "measured" and r["role"] == "student" and r.get("file")
                 and r.get("device", "cpu") == "cpu"]
     return min(students, key=lambda r: r["latency"]["p50_ms"], default=None)
+
+
+def int8_vs_fp32(rows: list[dict]) -> list[dict]:
+    """Per runtime with both measured on the CPU: INT8 time and size relative to fp32, and both qualities."""
+    by = {(r["runtime"], r["precision"]): r for r in rows
+          if r.get("status") == "measured" and r["role"] == "student" and r.get("device", "cpu") == "cpu"}
+    out = []
+    for (runtime, precision), fp32 in by.items():
+        q = by.get((runtime, "int8"))
+        if precision != "fp32" or q is None:
+            continue
+        out.append({"runtime": runtime, "fp32_p50_ms": fp32["latency"]["p50_ms"], "int8_p50_ms": q["latency"]["p50_ms"],
+                    "time_ratio": q["latency"]["p50_ms"] / fp32["latency"]["p50_ms"],
+                    "fp32_psnr_db": (fp32.get("quality") or {}).get("psnr_db"),
+                    "int8_psnr_db": (q.get("quality") or {}).get("psnr_db"),
+                    "size_ratio": q["size_bytes"] / fp32["size_bytes"] if q.get("size_bytes") and fp32.get("size_bytes") else None})
+    return out
 
 
 def summary_lines(report: dict) -> list[str]:
@@ -80,6 +98,16 @@ def summary_lines(report: dict) -> list[str]:
                          + (f", size on disk {p['size_ratio']:.4f}x" if p.get("size_ratio") is not None else "") + ".")
     else:
         lines.append(f"Student/teacher ratios: not measured ({rat.get('reason', 'no teacher')}).")
+    for e in int8_vs_fp32(rows):
+        lines.append(f"INT8 on {e['runtime']}: {e['time_ratio']:.2f}x the fp32 time "
+                     f"({'faster' if e['time_ratio'] < 1 else 'NOT faster'}), PSNR {_fmt(e['int8_psnr_db'])} vs "
+                     f"{_fmt(e['fp32_psnr_db'])} dB.")
+    cpus = report["machine"].get("usable_cpus") or 0
+    loads = [x for x in [report["machine"].get("load_avg_1m")] + [r.get("load_avg_1m_end") for r in rows] if x is not None]
+    if cpus and loads and max(loads) > cpus:
+        lines.append(f"The machine was shared: 1-min load average up to {max(loads):.1f} on {cpus} CPUs during the run, "
+                     "so latencies include waiting for a core (see p90/p99); compare runtimes within this report, and "
+                     "rerun on a quiet machine for absolute numbers.")
     bad = [r["id"] for r in rows if r.get("status") == "failed"]
     if bad:
         lines.append(f"Failed rows: {', '.join(bad)} (see the table).")
@@ -135,7 +163,19 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
     golden = [r for r in rows if r.get("golden_psnr_db") is not None]
     if golden:
         out += ["Golden pair check (the manifest's stored input -> output, re-run in this runtime): "
-                + ", ".join(f"{r['id']} {r['golden_psnr_db']:.1f} dB" for r in golden), ""]
+                + ", ".join(f"{r['id']} " + ("bit-identical" if r["golden_psnr_db"] == float("inf")
+                                              else f"{r['golden_psnr_db']:.1f} dB") for r in golden), ""]
+
+    int8 = int8_vs_fp32(rows)
+    if int8:
+        out += ["## Does INT8 pay? (same runtime, same machine)", "",
+                "| runtime | fp32 p50 ms | int8 p50 ms | int8 / fp32 time | fp32 PSNR dB | int8 PSNR dB | size int8 / fp32 |",
+                "|---|---|---|---|---|---|---|"]
+        for e in int8:
+            out.append(f"| {e['runtime']} | {e['fp32_p50_ms']:.3f} | {e['int8_p50_ms']:.3f} | {e['time_ratio']:.2f} "
+                       f"({'faster' if e['time_ratio'] < 1 else 'slower'}) | {_fmt(e['fp32_psnr_db'])} | "
+                       f"{_fmt(e['int8_psnr_db'])} | {_fmt(e['size_ratio'])} |")
+        out.append("")
 
     rat = report.get("ratios") or {}
     out += ["## Student vs teacher (the paper's Table 3, on this machine)", ""]
@@ -165,8 +205,9 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
                            f"{_fmt(load.get('harness_row_end'), '.1f')} (harness) / {_fmt(load.get('tool_end'), '.1f')} (tool) |")
             else:
                 out.append(f"| {c['id']} | {c['tool']} | - | - | - | - | {c.get('error', '')} |")
-        if any("agrees" in c and not c["agrees"] for c in report["crosschecks"]):
-            out += ["", _GAP_NOTE]
+        gaps = [c for c in report["crosschecks"] if "agrees" in c and not c["agrees"]]
+        if gaps:
+            out += ["", _gap_note(gaps, rows, report)]
         out.append("")
 
     photo = report.get("photo_pipeline")
@@ -192,10 +233,25 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
     return "\n".join(out)
 
 
-_GAP_NOTE = ("Why a gap can exceed 20%: benchmark_app times the bare `infer()` on pre-allocated input tensors in C++, "
-             "the harness times a Python call that also copies the input in and the output out (for this x8 model the "
-             "output is 64x the input), so for sub-millisecond rows the fixed Python and copy cost is a large fraction; "
-             "both ran on a machine shared with other jobs, at different moments.")
+def _gap_note(gaps: list[dict], rows: list[dict], report: dict) -> str:
+    """Why the harness and a runtime's own tool disagree by more than 20%, from what was recorded."""
+    cpus = report["machine"].get("usable_cpus") or 1
+    parts = []
+    for c in gaps:
+        row = next((r for r in rows if r["id"] == c["id"]), None)
+        load = c.get("load_avg_1m") or {}
+        spread = row["latency"]["p90_ms"] / row["latency"]["p50_ms"] if row else None
+        parts.append(f"{c['id']}: the two ran one after the other at 1-min load averages "
+                     f"{_fmt(load.get('harness_row_end'), '.1f')} and {_fmt(load.get('tool_end'), '.1f')} on {cpus} CPUs"
+                     + (f", and the harness's own p90/p50 was {spread:.2f}" if spread else "") + ".")
+    loaded = any(((c.get("load_avg_1m") or {}).get("tool_end") or 0) > cpus for c in gaps)
+    why = ("With more runnable jobs than CPUs, every call waits for a core a varying time, so two separate runs' "
+           "medians can differ by more than 20% without either being wrong; rerun on a quiet machine to close the gap. "
+           if loaded else "")
+    return ("Gaps over 20%: " + " ".join(parts) + " " + why
+            + "Beyond that, the harness times a Python call that copies the input in and the 64x larger output out; "
+              "benchmark_app times the bare C++ infer() on pre-allocated tensors, which matters for sub-millisecond rows.")
+
 
 _METHOD_NOTE = (
     "Each row runs in its own process (`fsr_edge/bench/_worker.py`, started fresh): import the runtime, read the RSS "
