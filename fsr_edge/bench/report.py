@@ -160,6 +160,9 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
     out += ["", "Stop rule per row (adaptive unless `--iterations`): "
             + "; ".join(f"{r['id']}: {r['latency']['stop_reason']}, median 95% CI +-{r['latency']['median_ci95_rel'] * 100:.1f}%"
                         for r in rows if r.get("status") == "measured"), ""]
+    for r in rows:
+        if r.get("macs_note"):
+            out += [f"MACs of {r['id']}: {r['macs_note']}.", ""]
     golden = [r for r in rows if r.get("golden_psnr_db") is not None]
     if golden:
         out += ["Golden pair check (the manifest's stored input -> output, re-run in this runtime): "
