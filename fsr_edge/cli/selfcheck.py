@@ -629,3 +629,212 @@ def fuzz_pipeline(*, seconds: float = 30.0, seed: int = 0, per_input_timeout: fl
     return {**counts, "seconds": round(time.monotonic() - started, 1), "seed": seed,
             "per_input_timeout_s": per_input_timeout, "problems": problems,
             "ok": counts["crashes"] == 0 and counts["hangs"] == 0 and counts["valid_refused"] == 0}
+
+
+# --- 4. training faults ------------------------------------------------------------------------------------------
+
+def tiny_train_config(output_dir: str | os.PathLike, **extra) -> dict:
+    """A data-free ``fsr-edge train`` config (8x8 -> 32x32 colour fields) that trains 120 steps in seconds."""
+    cfg = {
+        "output_dir": str(output_dir), "seed": 3, "max_steps": 120, "val_every": 40, "checkpoint_every": 10,
+        "log_every": 5, "threads": 1, "progress": False, "min_free_disk_mb": 0,
+        "model": {"_component_": "fsr_edge.models.pisr_student_x4", "d": 8, "s": 4, "m": 1, "lr_size": 8},
+        "method": {"_component_": "fsr_edge.training.L1SR"},
+        "data": {"batch_size": 4,
+                 "train": {"_component_": "fsr_edge.training.SyntheticPairs", "length": 12, "hr_size": 32, "scale": 4},
+                 "val": {"_component_": "fsr_edge.training.SyntheticPairs", "length": 4, "hr_size": 32, "scale": 4,
+                         "seed": 1}},
+        "optimizer": {"_component_": "torch.optim.Adam", "lr": 3e-3},
+        "scheduler": {"_component_": "fsr_edge.training.warmup_cosine", "warmup_steps": 2},
+    }
+    cfg.update(extra)
+    return cfg
+
+
+# Fault-injection driver: ``python -m fsr_edge.cli.selfcheck fault-driver CONFIG.yaml`` trains exactly as
+# ``fsr-edge train CONFIG.yaml`` does, plus, from environment variables:
+#   FSR_EDGE_FAULT_HEARTBEAT=path   the number of optimizer steps taken in this process, rewritten after each step
+#   FSR_EDGE_FAULT_STEP_SLEEP=s     sleep after each step so a kill can land between any two steps
+#   FSR_EDGE_FAULT_HOLD=state|pointer:STEP   at checkpoint STEP, stop forever inside the write window: "state"
+#       after half of state.safetensors is on disk, "pointer" after latest.json's temp file is written but
+#       before it is renamed; a marker file FSR_EDGE_FAULT_HOLD_MARKER says the window is open (to be SIGKILLed)
+def _fault_driver(config_path: str) -> int:
+    import torch
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    from ..training import checkpoint as ckpt_mod
+
+    heartbeat = os.environ.get("FSR_EDGE_FAULT_HEARTBEAT")
+    step_sleep = float(os.environ.get("FSR_EDGE_FAULT_STEP_SLEEP", "0"))
+    steps = {"n": 0}
+
+    def after_step(optimizer, args, kwargs):
+        steps["n"] += 1
+        if heartbeat:
+            Path(heartbeat).write_text(str(steps["n"]))
+        if step_sleep:
+            time.sleep(step_sleep)
+
+    register_optimizer_step_post_hook(after_step)
+    hold = os.environ.get("FSR_EDGE_FAULT_HOLD")
+    marker = Path(os.environ.get("FSR_EDGE_FAULT_HOLD_MARKER", "fault-window-open"))
+    if hold:
+        window, hold_step = hold.split(":")
+        tag = f"step_{int(hold_step):06d}"
+
+        def park() -> None:
+            marker.write_text(window)
+            while True:            # until SIGKILL
+                time.sleep(1)
+
+        if window == "state":
+            import safetensors.torch as st_torch
+
+            real_save = st_torch.save_file
+
+            def save_file(tensors, filename, metadata=None):
+                real_save(tensors, filename, metadata=metadata)
+                if f".tmp-{tag}-" in str(filename):
+                    with open(filename, "r+b") as f:
+                        f.truncate(os.path.getsize(filename) // 2)
+                    park()
+
+            st_torch.save_file = save_file  # checkpoint.py imports it at call time
+        else:
+            real_write = ckpt_mod._atomic_write_text
+
+            def atomic_write_text(path, text):
+                if path.name == ckpt_mod._LATEST and f'"{tag}"' in text:
+                    (path.parent / f".tmp-{path.name}-held").write_text(text)
+                    park()
+                real_write(path, text)
+
+            ckpt_mod._atomic_write_text = atomic_write_text
+    torch.set_num_threads(1)
+    from . import main as cli_main
+
+    return cli_main(["train", config_path])
+
+
+def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0, step_sleep: float = 0.01,
+                    timeout: float = 180.0) -> dict:
+    """SIGKILL a tiny ``fsr-edge train`` run ``kills`` times at random steps, and once inside each checkpoint write
+    window (state file half-written; latest.json not yet renamed), resuming after each; then compare with an
+    uninterrupted run. data_lost counts checkpoints that no longer load or went backwards, and a final
+    weights mismatch."""
+    import random
+    import signal
+    import subprocess
+
+    import torch
+    import yaml
+    from safetensors.torch import load_file
+
+    from ..recipes.train import main as train_main
+    from ..training import CheckpointManager
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_dir = workdir / "killed"
+    cfg = tiny_train_config(run_dir)
+    cfg_path = workdir / "killed.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    rng = random.Random(seed)
+    ckpts = CheckpointManager(run_dir / "checkpoints")
+    problems: list[str] = []
+    faults = data_lost = 0
+    last_step = 0
+    env_base = dict(os.environ, OMP_NUM_THREADS="1", FSR_EDGE_FAULT_STEP_SLEEP=str(step_sleep),
+                    FSR_EDGE_FAULT_HEARTBEAT=str(workdir / "heartbeat"),
+                    FSR_EDGE_FAULT_HOLD_MARKER=str(workdir / "window-open"))
+    cmd = [sys.executable, "-m", "fsr_edge.cli.selfcheck", "fault-driver", str(cfg_path)]
+
+    def current_step() -> int:
+        latest = ckpts.latest()
+        return json.loads((latest / "state.json").read_text())["step"] if latest else 0
+
+    def check_intact(after: str) -> None:
+        nonlocal data_lost, last_step
+        try:
+            latest = ckpts.latest()
+            if latest is not None:
+                ckpts.load(latest)
+            step = current_step()
+        except Exception as err:  # noqa: BLE001 - a checkpoint that does not load is data lost
+            data_lost += 1
+            problems.append(f"after {after}: the last checkpoint does not load ({err})")
+            return
+        if step < last_step:
+            data_lost += 1
+            problems.append(f"after {after}: latest checkpoint went back from step {last_step} to {step}")
+        last_step = step
+
+    def kill_when(ready, env: dict, label: str) -> None:
+        nonlocal faults
+        for name in ("heartbeat", "window-open"):
+            (workdir / name).unlink(missing_ok=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and not ready() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if proc.poll() is not None:
+            problems.append(f"{label}: the run ended (exit {proc.returncode}) before the fault: "
+                            f"{proc.stderr.read().decode()[-300:]}")
+            return
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+        faults += 1
+        check_intact(label)
+
+    def heartbeat_at_least(n: int):
+        def ready() -> bool:
+            try:
+                return int((workdir / "heartbeat").read_text() or 0) >= n
+            except (OSError, ValueError):
+                return False
+        return ready
+
+    max_steps = cfg["max_steps"]
+    every = cfg["checkpoint_every"]
+    # random kills, each at a random step of what is left (never the last one: the run must still have work)
+    for k in range(kills):
+        remaining = max_steps - current_step()
+        if remaining < 3:
+            break
+        kill_when(heartbeat_at_least(rng.randint(1, remaining - 2)), env_base, f"kill {k + 1} (random step)")
+    # inside each write window, at the next checkpoint this resumed run will write
+    for window in ("state", "pointer"):
+        hold_step = (current_step() // every + 1) * every
+        if hold_step >= max_steps:
+            break
+        kill_when(lambda: (workdir / "window-open").exists(), dict(env_base, FSR_EDGE_FAULT_HOLD=f"{window}:{hold_step}"),
+                  f"kill inside the {window} write of checkpoint {hold_step}")
+    done = subprocess.run(cmd, env=env_base, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        problems.append(f"resume after the faults failed (exit {done.returncode}): {done.stderr[-500:]}")
+        data_lost += 1
+    else:
+        check_intact("the final resume")
+    whole_dir = workdir / "uninterrupted"
+    torch.set_num_threads(1)
+    train_main(tiny_train_config(whole_dir))
+    same = False
+    if (run_dir / "final.safetensors").exists():
+        a, b = load_file(str(run_dir / "final.safetensors")), load_file(str(whole_dir / "final.safetensors"))
+        same = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    if not same:
+        data_lost += 1
+        problems.append("the resumed run's final weights differ from the uninterrupted run's")
+    leftovers = sorted(p.name for p in (run_dir / "checkpoints").glob(".tmp-*"))
+    if leftovers:
+        problems.append(f"temporary files left after the final resume: {leftovers}")
+    return {"faults_injected": faults, "data_lost": data_lost, "kills_random": kills, "windows": ["state", "pointer"],
+            "final_weights_identical": same, "problems": problems,
+            "ok": data_lost == 0 and not problems and faults >= kills}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "fault-driver":
+        sys.exit(_fault_driver(sys.argv[2]))
+    sys.exit("usage: python -m fsr_edge.cli.selfcheck fault-driver CONFIG.yaml (use `fsr-edge selfcheck` instead)")

@@ -21,7 +21,7 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..errors import ConfigError
+    from ..errors import ConfigError, FsrEdgeError
     from ..recipes.train import main
     from ..training import load_config
     from ..training.checkpoint import CheckpointManager
@@ -33,7 +33,24 @@ def run(args: argparse.Namespace) -> int:
         if CheckpointManager(Path(cfg["output_dir"]) / "checkpoints").latest() is not None:
             raise ConfigError(f"{cfg['output_dir']}: already holds a run; drop --no-resume to continue it or "
                               "choose another output_dir")
-    summary = main(cfg)
+    try:
+        summary = main(cfg)
+    except FsrEdgeError:
+        raise
+    except Exception as err:  # a disk that fills up mid-run (metrics, plots, weights): one line, not a traceback
+        if not _disk_full(err):
+            raise
+        raise ConfigError(f"{cfg.get('output_dir')}: disk full or read-only while training "
+                          f"({str(err).splitlines()[0][:160]}); the last checkpoint is kept. Free disk space "
+                          "and re-run the same command to resume") from None
     if summary.get("rank", 0) == 0:
         print(json.dumps(summary))
     return 0
+
+
+def _disk_full(err: BaseException) -> bool:
+    import errno
+
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+    return "No space left on device" in str(err)  # safetensors' SafetensorError wraps the OS error as text

@@ -60,6 +60,7 @@ class CheckpointManager:
         return path
 
     def save(self, step: int, tensors: dict[str, Tensor], meta: dict[str, Any]) -> Path:
+        from safetensors import SafetensorError
         from safetensors.torch import save_file
 
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -72,10 +73,14 @@ class CheckpointManager:
             if final.exists():  # re-saving the same step (e.g. the end of a resumed run): replace as a whole
                 shutil.rmtree(final)
             os.replace(tmp, final)
+            _atomic_write_text(self.directory / _LATEST, json.dumps({"checkpoint": final.name, "step": step}))
+        except (OSError, SafetensorError) as err:  # e.g. the disk filled up during the run
+            raise ConfigError(f"{self.directory}: cannot write the step {step} checkpoint "
+                              f"({str(err).splitlines()[0][:160]}); the previous checkpoint is kept. Free disk "
+                              "space and re-run the same command to resume") from None
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        _atomic_write_text(self.directory / _LATEST, json.dumps({"checkpoint": final.name, "step": step}))
         self._prune(keep_name=final.name)
         return final
 
@@ -99,6 +104,8 @@ class CheckpointManager:
                 shutil.rmtree(old, ignore_errors=True)
         for stale in self.directory.glob(".tmp-step_*"):  # left by a kill during a previous save
             shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.directory.glob(f".tmp-{_LATEST}-*"):  # a kill while latest.json was being replaced
+            stale.unlink(missing_ok=True)
 
 
 # --- optimizer / scheduler / RNG state without pickle -------------------------------------------------------
