@@ -42,10 +42,10 @@ from torch import Tensor
 
 from .vgg import DEFAULT_LAYERS, VGG19
 
-__all__ = ["DEFAULT_METRICS", "HIGHER_IS_BETTER", "IDENTITY_METRICS", "Metric", "MetricSuite", "MetricUnavailable", "PIXEL_METRICS",
-           "evaluate_model", "evaluate_pairs", "fd_vgg19", "frechet_distance", "identity_cosine", "identity_distance",
-           "ms_ssim", "psnr",
-           "quantize_8bit", "rgb_to_y", "ssim", "vgg19_embedding", "vgg_perceptual_distance"]
+__all__ = ["DEFAULT_METRICS", "HIGHER_IS_BETTER", "IDENTITY_METRICS", "Metric", "MetricSuite", "MetricUnavailable",
+           "PIXEL_METRICS", "evaluate_model", "evaluate_pairs", "fd_vgg19", "frechet_distance", "identity_cosine",
+           "identity_distance", "ms_ssim", "psnr", "quantize_8bit", "rgb_to_y", "ssim", "vgg19_embedding",
+           "vgg_perceptual_distance"]
 
 
 class Metric(str, Enum):
@@ -275,8 +275,9 @@ class MetricSuite:
     """
 
     def __init__(self, metrics: Iterable[Metric | str] = DEFAULT_METRICS, *, crop_border: int = 0,
-                 quantize: bool = True, vgg: VGG19 | None = None):
+                 quantize: bool = True, vgg: VGG19 | None = None, device: str | torch.device = "cpu"):
         self.metrics = [Metric(m) for m in metrics]
+        self.device = torch.device(device)   # where the VGG19 runs; the pixel metrics stay on the CPU
         self.crop_border = crop_border
         self.quantize = quantize
         self._vgg_model = vgg
@@ -317,12 +318,15 @@ class MetricSuite:
                 self.per_image[metric.value] += scores[metric].tolist()
 
     def _update_vgg(self, sr_face: Tensor, hr_face: Tensor) -> None:
-        vgg = self._vgg_model = self._vgg_model or _vgg()
-        feats = vgg.forward_intermediates(torch.cat([sr_face, hr_face]).float(), DEFAULT_LAYERS)
+        if self._vgg_model is None:
+            # the process-wide CPU instance, or a private copy on an accelerator (the shared one stays on CPU)
+            self._vgg_model = _vgg() if self.device.type == "cpu" else VGG19().to(self.device)
+        both = torch.cat([sr_face, hr_face]).float().to(self.device)
+        feats = self._vgg_model.forward_intermediates(both, DEFAULT_LAYERS)
         b = sr_face.shape[0]
         if Metric.VGG_PERCEPTUAL in self.metrics:
             value = _perceptual_from_features([f[:b] for f in feats], [f[b:] for f in feats])
-            self.per_image[Metric.VGG_PERCEPTUAL.value] += value.tolist()
+            self.per_image[Metric.VGG_PERCEPTUAL.value] += value.cpu().tolist()
         if Metric.FD_VGG19 in self.metrics:
             pooled = feats[DEFAULT_LAYERS.index(FD_LAYER)].mean(dim=(2, 3))
             self._emb_sr.append(pooled[:b].cpu())
@@ -395,7 +399,7 @@ def evaluate_model(model: torch.nn.Module, dataset, *, metrics: Iterable[Metric 
                           f"is x{data_scale}; pick a x{data_scale} model or change --scale")
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    suite = MetricSuite(metrics, crop_border=crop_border, quantize=quantize)
+    suite = MetricSuite(metrics, crop_border=crop_border, quantize=quantize, device=device)
     names: list[str] = []
     seconds = 0.0
     was_training = model.training
@@ -407,6 +411,8 @@ def evaluate_model(model: torch.nn.Module, dataset, *, metrics: Iterable[Metric 
                 lr_face, hr_face = batch["lr_face"].to(device), batch["hr_face"]
                 t0 = time.perf_counter()
                 sr_face = model(lr_face)
+                if sr_face.is_cuda:
+                    torch.cuda.synchronize(sr_face.device)   # kernels are asynchronous: time their completion
                 seconds += time.perf_counter() - t0
                 if sr_face.shape != hr_face.shape:
                     raise ConfigError(f"model {desc or type(model).__name__} turned {tuple(lr_face.shape)} into "
