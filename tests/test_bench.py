@@ -291,3 +291,25 @@ def test_photo_pipeline_times_one_and_six_faces(tiny_dist):
         assert set(stages) == {"detect", "align", "upscale", "paste"} and all(v > 0 for v in stages.values())
         assert sum(stages.values()) <= case["warm_median_s"] * 1.05
         assert case["cold_s"] > 0
+
+
+@pytest.mark.slow
+def test_teacher_row_gives_table3_ratios(tiny_dist, tmp_path):
+    """Any model file can stand as --teacher: it is measured like the rest and the ratios follow from the rows."""
+    from fsr_edge.models import create_model, save_model
+
+    teacher = save_model(create_model("edge_sr_x8"), tmp_path / "teacher.safetensors", arch="edge_sr_x8")
+    report = bench_dist(tiny_dist, tmp_path / "rep", teacher=str(teacher), progress=None,
+                        options=BenchOptions(threads=1, iterations=3, warmup_s=0.0, crosscheck_s=0, peak_runs=0,
+                                             photo_pipeline=False, baselines=False))
+    t = _row(report, "teacher-eager-cpu-fp32")
+    assert t["status"] == "measured" and t["size_bytes"] == teacher.stat().st_size and t["params"] > 0
+    rat = report["ratios"]
+    assert rat["status"] == "measured" and rat["teacher_id"] == t["id"]
+    pair = next(p for p in rat["pairs"] if p["label"] == "fastest student artifact")
+    s = _row(report, pair["student_id"])
+    assert s.get("file") and pair["time_ratio"] == pytest.approx(s["latency"]["p50_ms"] / t["latency"]["p50_ms"])
+    assert pair["speedup"] == pytest.approx(1 / pair["time_ratio"])
+    assert pair["peak_rss_ratio"] == pytest.approx(s["peak_rss_mb"] / t["peak_rss_mb"])
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Student vs teacher" in md and "fastest student artifact" in md
