@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from enum import Enum
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -256,14 +257,10 @@ def _to_hwc(face: Tensor) -> np.ndarray:
     return face.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
-_VGG_CACHE: dict[str, VGG19] = {}
-
-
+@lru_cache(maxsize=1)
 def _vgg() -> VGG19:
-    # One frozen VGG19 per process: loading and de-quantising its 20 MB of weights takes seconds.
-    if "vgg" not in _VGG_CACHE:
-        _VGG_CACHE["vgg"] = VGG19()
-    return _VGG_CACHE["vgg"]
+    # One frozen CPU VGG19 per process: building it and de-quantising its 20 MB of weights takes seconds.
+    return VGG19()
 
 
 class MetricSuite:
