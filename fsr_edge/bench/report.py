@@ -267,6 +267,16 @@ _METHOD_NOTE = (
     "quality set vs ground truth, PSNR/SSIM on RGB in [0, 1] (fsr_edge.metrics).")
 
 
+def _log_ms_axis(ax) -> None:
+    """Log x axis with plain millisecond labels (1, 2, 5, 10 ...) instead of 3x10^0 that collide."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_report(report: dict, out_dir: Path) -> list[str]:
     import matplotlib
 
@@ -286,7 +296,7 @@ def plot_report(report: dict, out_dir: Path) -> list[str]:
     ax.barh(list(y), p50, xerr=[[0] * len(p90), p90], color=colours, capsize=3)
     ax.set_yticks(list(y), [_label(r) for r in rows_sorted], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    _log_ms_axis(ax)
     ax.set_xlabel("median latency, ms (log scale; whisker to p90)")
     for i, (v, extra) in enumerate(zip(p50, p90)):
         ax.text(v + extra, i, f"  {v:.2f} ms", va="center", fontsize=7)
@@ -321,7 +331,7 @@ def plot_report(report: dict, out_dir: Path) -> list[str]:
                 zorder=2, label="Pareto front")
         for role, marker in _ROLE_MARKERS.items():
             ax.scatter([], [], marker=marker, color="white", edgecolor="black", label=role)
-        ax.set_xscale("log")
+        _log_ms_axis(ax)
         ax.set_xlabel("median latency, ms (log scale)")
         ax.set_ylabel("PSNR vs ground truth, dB")
         ax.set_title(f"Quality vs latency ({report['eval_set']['images']} faces); colour = precision", fontsize=9)
@@ -443,7 +453,7 @@ def _plot_merged(merged: dict, out_dir: Path) -> str | None:
         ax.barh(np.arange(len(ids)) + k * h, vals, height=h, label=f"M{k + 1}")
     ax.set_yticks(np.arange(len(ids)) + h * (len(labels) - 1) / 2, ids, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    _log_ms_axis(ax)
     ax.set_xlabel("median latency, ms (log); missing bar = not measured there")
     ax.legend(fontsize=7)
     fig.tight_layout()
