@@ -313,3 +313,13 @@ def test_teacher_row_gives_table3_ratios(tiny_dist, tmp_path):
     assert pair["peak_rss_ratio"] == pytest.approx(s["peak_rss_mb"] / t["peak_rss_mb"])
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "## Student vs teacher" in md and "fastest student artifact" in md
+
+
+def test_cli_bench_reports_a_missing_dist_in_one_line(tmp_path, capsys):
+    from fsr_edge.cli import main as cli_main
+
+    rc = cli_main(["bench", str(tmp_path / "nowhere"), "-o", str(tmp_path / "rep")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no manifest" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    rc = cli_main(["bench", str(tmp_path), "-o", str(tmp_path / "rep"), "--threads", "0"])
+    assert rc == 2 and "--threads must be >= 1" in capsys.readouterr().err
