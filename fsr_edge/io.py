@@ -153,6 +153,9 @@ def _to_rgb(path: Path, img: Image.Image) -> LoadedImage:
         return LoadedImage(path, rgb.astype(np.float32), None, bit_depth)
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
+        if np.isnan(arr).any():  # clip keeps NaN, which would reach the model and the output (found by fuzzing)
+            raise ImageError(f"{path}: floating-point image with {int(np.isnan(arr).sum())} NaN pixel(s); "
+                             "cannot be used as a picture")
         rgb = np.repeat(arr.clip(0, 1)[..., None], 3, axis=2)
         return LoadedImage(path, rgb, None, 8)
     if mode == "P":

@@ -316,6 +316,10 @@ def build_corpus(folder: str | os.PathLike) -> list[Case]:
     tiff, _ = encode_image(width=8, height=6, mode="RGB", fmt="TIFF", seed=0)
     (folder / "no_dimensions.tif").write_bytes(mutate(tiff, [(1, 130, 1)]))   # found by the fuzzer: TypeError
     cases.append(Case("no_dimensions.tif", "TIFF whose size tag is broken (one byte changed)", refusal="corrupt"))
+    nan_pixels = np.full((SIDE, SIDE), 0.5, np.float32)
+    nan_pixels[3, 5] = np.nan
+    Image.fromarray(nan_pixels, "F").save(folder / "float_nan.tif")      # found by the fuzzer: NaN reached the model
+    cases.append(Case("float_nan.tif", "32-bit float TIFF with a NaN pixel", refusal="NaN"))
     (folder / "bomb.png").write_bytes(_png_bomb(12_000, 12_000, real=True))
     cases.append(Case("bomb.png", "decompression bomb: 144 MP of zeros deflated to a few KB", refusal="bomb"))
     (folder / "header_20000.png").write_bytes(_png_bomb(20_000, 20_000, real=False))
