@@ -119,7 +119,9 @@ def test_vgg_metrics_sanity():
     d_noise = M.vgg_perceptual_distance(noisy, hr_face)
     assert ((d_noise > 0.05) & (d_noise < 10)).all()
     assert M.fd_vgg19(hr_face, hr_face) == pytest.approx(0.0, abs=1e-6)
-    assert M.fd_vgg19(noisy, hr_face) > 0 and M.fd_vgg19(blurred, hr_face) > 0
+    emb_hr, emb_noisy, emb_blurred = M.vgg19_embedding(torch.cat([hr_face, noisy, blurred])).split(3)
+    assert emb_hr.shape == (3, 512)
+    assert M.frechet_distance(emb_noisy, emb_hr) > 0 and M.frechet_distance(emb_blurred, emb_hr) > 0
 
 
 def test_suite_accumulates_batches_like_one_pass():
