@@ -201,3 +201,29 @@ def test_cli_export_rejects_unknown_target(tmp_path, capsys):
 
     assert main(["export", "--model", "bicubic-x8", "--targets", "onnx,tflite", "-o", str(tmp_path / "d")]) == 2
     assert "unknown target 'tflite'" in capsys.readouterr().err
+
+
+def test_int8_export_without_face_data_uses_builtin_calibration(student, tmp_path):
+    from fsr_edge.exporters import export_student
+
+    weights = save_model(student, tmp_path / "tiny.safetensors", arch="edge_sr_x8",
+                         kwargs={"channels": [16, 16, 8], "blocks": 1, "lr_size": LR})
+    manifest = export_student(str(weights), tmp_path / "dist", targets=["onnx"], precisions=["int8"],
+                              faces_dir=None, log=lambda *_: None)
+    assert "built-in" in manifest["calibration"]["source"] and manifest["calibration"]["method"] == "NNCF PTQ"
+    art = manifest["artifacts"][0]
+    assert art["id"] == "onnx-int8-16x16" and art["verification"]["status"] in ("passed", "failed")
+    assert art["verification"]["drop_db"] is not None and art["verification"]["psnr_vs_reference_db"] > 25
+
+
+def test_qat_state_from_other_weights_is_refused(student, qstudent, tmp_path):
+    from fsr_edge.errors import ConfigError
+    from fsr_edge.exporters import export_student, save_quantized
+
+    weights = save_model(student, tmp_path / "tiny.safetensors", arch="edge_sr_x8",
+                         kwargs={"channels": [16, 16, 8], "blocks": 1, "lr_size": LR})
+    state = save_quantized(qstudent, tmp_path / "q.safetensors", arch="edge_sr_x8",
+                           kwargs={"channels": [16, 16, 8], "blocks": 1, "lr_size": LR}, base_weights_sha256="0" * 64)
+    with pytest.raises(ConfigError, match="other fp32 weights"):
+        export_student(str(weights), tmp_path / "dist", targets=["onnx"], precisions=["int8"], qat_state=str(state),
+                       log=lambda *_: None)
