@@ -525,6 +525,11 @@ def fuzz_pipeline(*, seconds: float = 30.0, seed: int = 0, per_input_timeout: fl
               "valid_refused": 0, "by_source": {"random": 0, "mutated": 0, "valid": 0}}
     problems: list[str] = []
     use_timer = threading.current_thread() is threading.main_thread()
+    try:  # the watchdog writes to a real file descriptor: the process's own stderr even under pytest's capture
+        watchdog_file = sys.__stderr__
+        watchdog_file.fileno()
+    except (AttributeError, OSError, ValueError):
+        watchdog_file = None
 
     def on_alarm(signum, frame):
         raise _Hang()
@@ -537,7 +542,8 @@ def fuzz_pipeline(*, seconds: float = 30.0, seed: int = 0, per_input_timeout: fl
         path.write_bytes(data)
         if use_timer:
             signal.setitimer(signal.ITIMER_REAL, per_input_timeout)
-        faulthandler.dump_traceback_later(3 * per_input_timeout, exit=True)
+        if watchdog_file is not None:
+            faulthandler.dump_traceback_later(3 * per_input_timeout, exit=True, file=watchdog_file)
         try:
             try:
                 img = read_image(path)
@@ -583,7 +589,8 @@ def fuzz_pipeline(*, seconds: float = 30.0, seed: int = 0, per_input_timeout: fl
         finally:
             if use_timer:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            faulthandler.cancel_dump_traceback_later()
+            if watchdog_file is not None:
+                faulthandler.cancel_dump_traceback_later()
 
     sides = st.one_of(st.integers(1, 48), st.sampled_from([16, 32]), st.integers(49, 300))
     valid = st.builds(lambda w, h, mode, fmt, s, o: (encode_image(width=w, height=h, mode=mode, fmt=fmt, seed=s,
@@ -633,6 +640,107 @@ def fuzz_pipeline(*, seconds: float = 30.0, seed: int = 0, per_input_timeout: fl
     return {**counts, "seconds": round(time.monotonic() - started, 1), "seed": seed,
             "per_input_timeout_s": per_input_timeout, "problems": problems,
             "ok": counts["crashes"] == 0 and counts["hangs"] == 0 and counts["valid_refused"] == 0}
+
+
+# --- 3. untrusted model files ------------------------------------------------------------------------------------
+
+def check_untrusted_files(workdir: str | os.PathLike) -> dict:
+    """Hostile and damaged model files through fsr_edge's loaders; each must be refused with a one-line
+    WeightsError (anything else is a crash) and a pickle's code must never run."""
+    import builtins
+    import struct
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from ..errors import WeightsError
+    from ..models import create_model, load_model, save_model
+    from ..safety import check_onnx_file, load_executorch_method, sha256_file, verify_sha256
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker = workdir / "pickle-code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return builtins.open, (str(marker), "w")
+
+    attempts: list[tuple[str, object]] = []
+    torch.save({"w": torch.zeros(1), "x": Payload()}, workdir / "model.pt")
+    (workdir / "pickle.safetensors").write_bytes((workdir / "model.pt").read_bytes())
+    attempts += [("pickle .pt", lambda: load_model(workdir / "model.pt")),
+                 ("pickle renamed .safetensors", lambda: load_model(workdir / "pickle.safetensors"))]
+    good = save_model(create_model("fsrcnn_x4", d=8, s=4, m=1), workdir / "good.safetensors", arch="fsrcnn_x4",
+                      kwargs={"d": 8, "s": 4, "m": 1})
+    raw = good.read_bytes()
+    (workdir / "truncated.safetensors").write_bytes(raw[: len(raw) // 2])
+    (workdir / "huge_header.safetensors").write_bytes(struct.pack("<Q", 2**62) + b"{}")
+    state = {k: v.contiguous() for k, v in create_model("fsrcnn_x4", d=8, s=4, m=1).state_dict().items()}
+    save_file(state, str(workdir / "wrong_arch.safetensors"), metadata={"fsr_edge.arch": "fsrcnn_x8"})
+    save_file(state, str(workdir / "bad_kwargs.safetensors"),
+              metadata={"fsr_edge.arch": "fsrcnn_x4", "fsr_edge.kwargs": '{"bogus": 1}'})
+    for name in ("truncated", "huge_header", "wrong_arch", "bad_kwargs"):
+        attempts.append((f"safetensors {name}", lambda n=name: load_model(workdir / f"{n}.safetensors")))
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        def onnx_with_external(folder: Path, location: str) -> Path:
+            folder.mkdir(parents=True, exist_ok=True)
+            w = numpy_helper.from_array(np.ones(4, np.float32), "w")
+            w.ClearField("raw_data")
+            w.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+                entry = w.external_data.add()
+                entry.key, entry.value = key, value
+            graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+            onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(folder / "m.onnx"))
+            return folder / "m.onnx"
+
+        traversal = onnx_with_external(workdir / "onnx" / "a" / "b", "../../etc/passwd")
+        absolute = onnx_with_external(workdir / "onnx" / "abs", "/etc/passwd")
+        link = onnx_with_external(workdir / "onnx" / "link", "data.bin")
+        (link.parent / "data.bin").symlink_to("/etc/passwd")
+        (workdir / "onnx" / "noise.onnx").write_bytes(np.random.default_rng(0).bytes(400))
+        attempts += [("onnx external data ../../etc/passwd", lambda: check_onnx_file(traversal)),
+                     ("onnx external data /etc/passwd", lambda: check_onnx_file(absolute)),
+                     ("onnx external data symlink out", lambda: check_onnx_file(link)),
+                     ("onnx random bytes", lambda: check_onnx_file(workdir / "onnx" / "noise.onnx"))]
+    except ImportError:
+        pass
+    try:
+        from executorch.exir import to_edge
+
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()).eval()
+        pte = to_edge(torch.export.export(net, (torch.rand(1, 3, 8, 8),))).to_executorch().buffer
+        (workdir / "truncated.pte").write_bytes(pte[: len(pte) // 2])
+        attempts.append(("executorch truncated program", lambda: load_executorch_method(workdir / "truncated.pte")))
+    except ImportError:
+        pass
+    digest = sha256_file(good)
+    (workdir / "tampered.safetensors").write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
+    attempts.append(("artifact with another sha256", lambda: verify_sha256(workdir / "tampered.safetensors", digest)))
+
+    refused = crashes = 0
+    problems: list[str] = []
+    for what, attempt in attempts:
+        try:
+            attempt()
+            problems.append(f"{what}: accepted")
+        except WeightsError as err:
+            refused += 1
+            if "\n" in str(err):
+                problems.append(f"{what}: refusal is not one line")
+        except Exception as err:  # noqa: BLE001
+            crashes += 1
+            problems.append(f"{what}: {type(err).__name__}: {err}")
+    if marker.exists():
+        problems.append("a pickle's code ran while loading weights")
+    return {"tried": len(attempts), "refused": refused, "crashes": crashes, "problems": problems,
+            "ok": refused == len(attempts) and not problems}
 
 
 # --- 4. training faults ------------------------------------------------------------------------------------------
