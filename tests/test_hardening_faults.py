@@ -5,7 +5,6 @@ own resume tests; this file injects the faults.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import json
 import pickle
 import struct
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from fsr_edge.cli import main
+from fsr_edge.cli.selfcheck import export_tiny_pte, onnx_with_external_data
 from fsr_edge.errors import WeightsError
 from fsr_edge.models import create_model, load_model, save_model
 from fsr_edge.safety import (check_onnx_file, load_executorch_method, load_executorch_program, sha256_file,
@@ -153,28 +153,9 @@ def test_cli_with_bad_weights_exits_2_with_one_line(tmp_path, capsys):
 
 # --- ONNX ------------------------------------------------------------------------------------------------------------
 
-def _onnx_with_external(folder: Path, location: str, *, offset: int = 0, length: int = 16) -> Path:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    folder.mkdir(parents=True, exist_ok=True)
-    w = numpy_helper.from_array(np.ones(4, np.float32), "w")
-    w.ClearField("raw_data")
-    w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
-        entry = w.external_data.add()
-        entry.key, entry.value = key, value
-    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
-    path = folder / "model.onnx"
-    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
-    return path
-
-
 def test_onnx_external_data_cannot_leave_the_model_folder(tmp_path):
     # a legitimate model with its weights in a file beside it passes, and runs
-    ok = _onnx_with_external(tmp_path / "ok", "weights.bin")
+    ok = onnx_with_external_data(tmp_path / "ok", "weights.bin")
     (tmp_path / "ok" / "weights.bin").write_bytes(np.full(4, 2, np.float32).tobytes())
     assert check_onnx_file(ok) == ok
     import onnxruntime as ort
@@ -182,13 +163,13 @@ def test_onnx_external_data_cannot_leave_the_model_folder(tmp_path):
     assert np.array_equal(y, np.full(4, 3, np.float32))
 
     refusals = {
-        "traversal": (_onnx_with_external(tmp_path / "a" / "b" / "m1", "../../etc/passwd"), "leaves the model's folder"),
-        "absolute": (_onnx_with_external(tmp_path / "m2", "/etc/passwd"), "relative path"),
-        "missing": (_onnx_with_external(tmp_path / "m4", "nothing.bin"), "no such file"),
-        "short": (_onnx_with_external(tmp_path / "m5", "short.bin", offset=8, length=16), "past the file's end"),
+        "traversal": (onnx_with_external_data(tmp_path / "a" / "b" / "m1", "../../etc/passwd"), "leaves the model's folder"),
+        "absolute": (onnx_with_external_data(tmp_path / "m2", "/etc/passwd"), "relative path"),
+        "missing": (onnx_with_external_data(tmp_path / "m4", "nothing.bin"), "no such file"),
+        "short": (onnx_with_external_data(tmp_path / "m5", "short.bin", offset=8, length=16), "past the file's end"),
     }
     (tmp_path / "m5" / "short.bin").write_bytes(b"\0" * 12)
-    link_model = _onnx_with_external(tmp_path / "m3", "data.bin")
+    link_model = onnx_with_external_data(tmp_path / "m3", "data.bin")
     (tmp_path / "m3" / "data.bin").symlink_to("/etc/passwd")           # a link inside the folder pointing out
     refusals["symlink"] = (link_model, "leaves the model's folder")
     for name, (path, expect) in refusals.items():
@@ -227,15 +208,7 @@ def test_onnx_full_checker_runs_before_use(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_pte(tmp_path_factory) -> Path:
     pytest.importorskip("executorch", reason="executorch extra not installed")
-    from executorch.exir import to_edge
-    from torch import nn
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 1)).eval()
-    program = to_edge(torch.export.export(model, (torch.rand(1, 3, 8, 8),))).to_executorch()
-    path = tmp_path_factory.mktemp("pte") / "tiny.pte"
-    path.write_bytes(program.buffer)
-    return path
+    return export_tiny_pte(tmp_path_factory.mktemp("pte") / "tiny.pte")
 
 
 def test_executorch_programs_are_verified(tiny_pte, tmp_path):

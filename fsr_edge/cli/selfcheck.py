@@ -644,6 +644,41 @@ def fuzz_pipeline(*, seconds: float = 30.0, seed: int = 0, per_input_timeout: fl
 
 # --- 3. untrusted model files ------------------------------------------------------------------------------------
 
+def onnx_with_external_data(folder: str | os.PathLike, location: str, *, offset: int = 0, length: int = 16) -> Path:
+    """FOLDER/model.onnx: y = x + w (4 floats) with ``w`` stored as external data at ``location`` (not written)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    w = numpy_helper.from_array(np.ones(4, np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        entry = w.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    path = folder / "model.onnx"
+    # IR 9: what onnxruntime 1.31 reads (onnx 1.23 writes IR 14 by default)
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(path))
+    return path
+
+
+def export_tiny_pte(path: str | os.PathLike) -> Path:
+    """A two-conv ExecuTorch program (1, 3, 8, 8) -> (1, 3, 8, 8), portable kernels: a real .pte to damage."""
+    import torch
+    from executorch.exir import to_edge
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 3, 1)).eval()
+    path = Path(path)
+    path.write_bytes(to_edge(torch.export.export(net, (torch.rand(1, 3, 8, 8),))).to_executorch().buffer)
+    return path
+
+
 def check_untrusted_files(workdir: str | os.PathLike) -> dict:
     """Hostile and damaged model files through fsr_edge's loaders; each must be refused with a one-line
     WeightsError (anything else is a crash) and a pickle's code must never run."""
@@ -683,26 +718,9 @@ def check_untrusted_files(workdir: str | os.PathLike) -> dict:
     for name in ("truncated", "huge_header", "wrong_arch", "bad_kwargs"):
         attempts.append((f"safetensors {name}", lambda n=name: load_model(workdir / f"{n}.safetensors")))
     try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-
-        def onnx_with_external(folder: Path, location: str) -> Path:
-            folder.mkdir(parents=True, exist_ok=True)
-            w = numpy_helper.from_array(np.ones(4, np.float32), "w")
-            w.ClearField("raw_data")
-            w.data_location = TensorProto.EXTERNAL
-            for key, value in (("location", location), ("offset", "0"), ("length", "16")):
-                entry = w.external_data.add()
-                entry.key, entry.value = key, value
-            graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
-                                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
-                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
-            onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(folder / "m.onnx"))
-            return folder / "m.onnx"
-
-        traversal = onnx_with_external(workdir / "onnx" / "a" / "b", "../../etc/passwd")
-        absolute = onnx_with_external(workdir / "onnx" / "abs", "/etc/passwd")
-        link = onnx_with_external(workdir / "onnx" / "link", "data.bin")
+        traversal = onnx_with_external_data(workdir / "onnx" / "a" / "b", "../../etc/passwd")
+        absolute = onnx_with_external_data(workdir / "onnx" / "abs", "/etc/passwd")
+        link = onnx_with_external_data(workdir / "onnx" / "link", "data.bin")
         (link.parent / "data.bin").symlink_to("/etc/passwd")
         (workdir / "onnx" / "noise.onnx").write_bytes(np.random.default_rng(0).bytes(400))
         attempts += [("onnx external data ../../etc/passwd", lambda: check_onnx_file(traversal)),
@@ -712,10 +730,7 @@ def check_untrusted_files(workdir: str | os.PathLike) -> dict:
     except ImportError:
         pass
     try:
-        from executorch.exir import to_edge
-
-        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()).eval()
-        pte = to_edge(torch.export.export(net, (torch.rand(1, 3, 8, 8),))).to_executorch().buffer
+        pte = export_tiny_pte(workdir / "tiny.pte").read_bytes()
         (workdir / "truncated.pte").write_bytes(pte[: len(pte) // 2])
         attempts.append(("executorch truncated program", lambda: load_executorch_method(workdir / "truncated.pte")))
     except ImportError:
