@@ -372,6 +372,8 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
         lr_path = tmp / "eval_lr.npy"
         np.save(lr_path, eval_set.lr_faces)
         bar = tqdm(jobs, desc="bench", unit="row", disable=progress is None)
+        # printed lines go through the bar so they do not tear it (a plain print would land mid-line)
+        say_row = bar.write if progress is print else say
         for i, job in enumerate(bar):
             row = dict(job.row)
             bar.set_postfix_str(row["id"][:40])
@@ -382,7 +384,7 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             res = run_worker(spec, workdir=tmp, name=f"{i:02d}", threads=threads, timeout_s=options.worker_timeout_s)
             if res.get("status") != "ok":
                 rows.append({**row, "status": "failed", "reason": res.get("reason", "worker failed")})
-                say(f"[bench] {row['id']}: FAILED {res.get('reason')}")
+                say_row(f"[bench] {row['id']}: FAILED {res.get('reason')}")
                 continue
             res.pop("status")
             row.update({k: v for k, v in res.items() if k != "pid"}, worker_pid=res["pid"])
@@ -392,7 +394,7 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             _efficiency(row, peaks)
             rows.append(row)
             q = row.get("quality", {})
-            say(f"[bench] {row['id']}: p50 {row['latency']['p50_ms']:.3f} ms, peak RSS {row['peak_rss_mb']:.0f} MB"
+            say_row(f"[bench] {row['id']}: p50 {row['latency']['p50_ms']:.3f} ms, peak RSS {row['peak_rss_mb']:.0f} MB"
                 + (f", PSNR {q['psnr_db']:.2f} dB" if q else ""))
 
     crosschecks = []

@@ -85,7 +85,9 @@ def summary_lines(report: dict) -> list[str]:
                      f"{best['latency']['p50_ms']:.3f} ms at {report['threads']} threads, "
                      f"{_fmt(best.get('gflops_achieved'), '.1f')} GFLOP/s = "
                      f"{_fmt(frac * 100 if frac is not None else None, '.0f')}% of this machine's measured fp32 GEMM peak "
-                     f"({_fmt(report['peaks']['measured']['gflops'], '.1f')} GFLOP/s)"
+                     f"({_fmt(report['peaks']['measured']['gflops'], '.1f')} GFLOP/s"
+                     + ("; an INT8 artifact, measured against the fp32 peak" if best["precision"] == "int8" else "")
+                     + ")"
                      + (f", {best['quality']['psnr_db']:.2f} dB PSNR" if best.get("quality") else "") + ".")
     else:
         lines.append("No student artifact was measured.")
