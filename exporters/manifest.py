@@ -180,3 +180,28 @@ def _json_default(o: Any):
     if isinstance(o, (np.floating, np.integer)):
         return o.item()
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def summary_table(manifest: dict) -> str:
+    """Markdown: target x precision with size, output PSNR vs PyTorch, val PSNR, drop, status, delegation."""
+    m = manifest["model"]
+    lines = [f"Model `{m['name']}` ({m['arch']}, x{m['scale']}, {m['lr_size']}x{m['lr_size']} in, "
+             f"{m['params']:,} params, {m['macs'] / 1e6:.1f} MMACs); fp32 val PSNR "
+             f"{m.get('fp32_val_psnr_db') if m.get('fp32_val_psnr_db') is not None else '-'} dB.",
+             f"Verification faces: {manifest['verification_faces']}.",
+             f"INT8: {(manifest.get('calibration') or {}).get('method', '-')}, calibration "
+             f"{(manifest.get('calibration') or {}).get('source', '-')} "
+             f"({(manifest.get('calibration') or {}).get('size', '-')} faces).", "",
+             "| artifact | size (KB) | PSNR vs PyTorch (dB) | val PSNR (dB) | drop (dB) | status | backend coverage |",
+             "|---|---|---|---|---|---|---|"]
+    for a in manifest["artifacts"]:
+        v = a["verification"]
+        size = f"{a['size_bytes'] / 1024:.0f}" if a.get("size_bytes") else "-"
+        status = v["status"] + (f": {v['reason']}" if v["reason"] and v["status"] != "passed" else "")
+        lines.append(f"| {a['id']} | {size} | {_num(v['psnr_vs_reference_db'])} | {_num(v['val_psnr_db'])} | "
+                     f"{_num(v['drop_db'], 3)} | {status} | {(a.get('delegation') or {}).get('summary', '-')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(x, nd: int = 2) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"

@@ -60,15 +60,19 @@ def skip_path_scope(model: nn.Module) -> Any:
 
 def quantize_ptq(model: nn.Module, calibration, *, subset_size: int | None = None,
                  ignored_scope: Any | None = None, fast_bias_correction: bool = True) -> nn.Module:
-    """NNCF post-training INT8: FakeQuantize inserted and calibrated on ``calibration`` (a CalibrationSet)."""
+    """NNCF post-training INT8: FakeQuantize inserted and calibrated on ``calibration`` (a CalibrationSet).
+
+    Activations after ReLU come out unsigned (uint8, zero point 0). TensorRT's explicit quantization wants signed
+    int8; NNCF 3.4's torch backend refuses ``signedness_to_force=True`` for this graph under every hardware
+    config, so the TensorRT exporter reports the mismatch instead of silently rewriting scales.
+    """
     import nncf
 
     use_reference_kernels()
     dataset = calibration.to_nncf()
     n = len(calibration)
     return nncf.quantize(_copy(model).eval(), dataset, subset_size=subset_size or n,
-                         preset=nncf.QuantizationPreset.PERFORMANCE,
-                         ignored_scope=ignored_scope,
+                         preset=nncf.QuantizationPreset.PERFORMANCE, ignored_scope=ignored_scope,
                          fast_bias_correction=fast_bias_correction)
 
 

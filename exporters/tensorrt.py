@@ -50,8 +50,9 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
                    tool_versions=versions("tensorrt", "onnx"))
     if qdq is not None:
         art.delegation = {"backend": "TensorRT", "qdq_onnx_check": qdq,
-                          "summary": f"{qdq['conv_with_qdq_inputs']}/{qdq['conv_total']} convs Q/DQ-fed, "
-                                     f"TensorRT-compatible Q/DQ: {qdq['tensorrt_compatible']}"}
+                          "summary": f"{qdq['conv_with_qdq_inputs']}/{qdq['conv_total']} convs Q/DQ-fed, zero points "
+                                     f"{'/'.join(qdq['zero_point_dtypes'])}, TensorRT-compatible Q/DQ: "
+                                     f"{qdq['tensorrt_compatible']}"}
     if not ok:
         art.status, art.reason = "not_available", reason
         import shutil

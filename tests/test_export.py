@@ -90,7 +90,7 @@ def test_executorch_xnnpack_fp32_and_pt2e_int8(student, example, calib, tmp_path
     assert _psnr_vs(student, etx.load_runner(art), example) >= floor
     d = art.delegation
     assert d["delegate_calls"] >= 1 and d["delegated_nodes"] > 10
-    # only the output unpacking (getitem) stays outside XNNPACK
+    # nothing falls back to portable kernels (getitem only unpacks the delegate outputs)
     assert set(d["portable_ops"]) <= {"getitem"}, d["portable_ops"]
 
 
@@ -122,6 +122,8 @@ def test_tensorrt_says_not_available_and_checks_its_qdq_onnx(student, qstudent, 
     assert "needs CUDA + TensorRT" in art.reason
     q = art.delegation["qdq_onnx_check"]
     assert q["conv_with_qdq_inputs"] == q["conv_total"] == 6 and q["all_zero_points_zero"]
+    # post-ReLU activations are uint8: reported as not TensorRT-compatible rather than rewritten
+    assert "uint8" in q["zero_point_dtypes"] and not q["tensorrt_compatible"], q
     with pytest.raises(RuntimeUnavailable, match="needs CUDA"):
         trx.load_runner(art)
 

@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     manifest = export_student(model, args.output, targets=targets, precisions=precisions, faces_dir=faces,
                               calibration=args.calibration, calibration_size=args.calibration_size,
                               qat_state=args.qat_state, shapes=shapes, overwrite=args.overwrite, seed=args.seed)
-    print(f"wrote {args.output / 'manifest.json'}")
+    from ..exporters.manifest import summary_table
+
+    (args.output / "summary.md").write_text(summary_table(manifest))
+    print(f"wrote {args.output / 'manifest.json'} and {args.output / 'summary.md'}")
     if args.android_demo is not None:
         try:
             from ..android import install_artifacts
