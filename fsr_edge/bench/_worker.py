@@ -297,8 +297,8 @@ def measure(spec: dict) -> dict:
     res["load_avg_1m_end"] = os.getloadavg()[0]
     res["rss_end_mb"] = _rss_mb()
     res["peak_rss_delta_mb"] = res["peak_rss_mb"] - res["rss_after_import_mb"]
-    if spec.get("device") == "cuda" or runtime == "tensorrt":
-        import torch
+    if runtime in ("pytorch", "tensorrt") and (spec.get("device") == "cuda" or runtime == "tensorrt"):
+        import torch  # torch's allocator sees these runtimes' GPU memory (not ONNX Runtime's own arena)
 
         res["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
 

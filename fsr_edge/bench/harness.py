@@ -204,6 +204,8 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
         if g_in and g_out and (dist / g_in).exists() and (dist / g_out).exists():
             spec["golden_input"], spec["golden_output"] = str(dist / g_in), str(dist / g_out)
         jobs.append(_Job(row, spec))
+        if runtime == "onnxruntime" and cuda and _ort_has_cuda():
+            jobs.append(_Job({**row, "id": f"{row['id']}-cuda", "device": "cuda"}, {**spec, "device": "cuda"}))
 
     def model_job(role: str, name: str, label: str, device: str = "cpu", precision: str = "fp32") -> _Job:
         row = _model_row(role, name, label, device=device, precision=precision)
@@ -231,6 +233,14 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
     if opts.baselines and bicubic in list_models(pretrained=True):
         jobs.append(model_job("baseline", bicubic, "eager"))
     return jobs
+
+
+def _ort_has_cuda() -> bool:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
 def openvino_hint(artifact: dict) -> str | None:

@@ -263,7 +263,8 @@ _METHOD_NOTE = (
     "(baseline), load the artifact (load time), one inference (first-inference time), warm-up (>= 3 calls and 0.5 s), "
     "then timed calls one by one (perf_counter_ns) until the median's distribution-free 95% CI is within the target "
     "or the time cap is hit; peak RSS is `getrusage(RUSAGE_SELF).ru_maxrss` read before the quality pass, and "
-    "'RSS over imports' is that peak minus the RSS after importing the runtime. Artifacts are checked against the "
+    "'RSS over imports' is that peak minus the RSS after importing the runtime; GPU peak (CUDA rows) is torch's "
+    "allocator peak (PyTorch; TensorRT I/O buffers, not its own workspace). Artifacts are checked against the "
     "manifest's sha256 before loading. GFLOP/s = 2 x MACs / p50. OpenVINO artifacts run with the manifest's "
     "INFERENCE_PRECISION_HINT (f32 for fp32 IR when it names none: this CPU's default would be bf16). Quality: the artifact's own outputs on the "
     "quality set vs ground truth, PSNR/SSIM on RGB in [0, 1] (fsr_edge.metrics).")
