@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
+import torch
 from PIL import Image
 
 from fsr_edge.cli import main
@@ -80,6 +81,7 @@ def test_upscale_aligned_batch(corpus, tmp_path, capsys):
     rc = main(["upscale", str(folder), "-o", str(out), "--model", "bicubic-x8", "--aligned", "--no-progress"])
     captured = capsys.readouterr()
     assert rc == 1                                     # some files failed, the rest were written
+    assert torch.is_grad_enabled(), "upscale must not switch autograd off for the rest of the process"
     assert "Traceback" not in captured.err
     bad = [n for n, c in cases.items() if not c.face_sized]
     _assert_one_line_per_bad_file(_error_lines(captured.err, "fsr-edge upscale: error:"), bad)

@@ -68,15 +68,18 @@ def run(args: argparse.Namespace) -> int:
         for name in only:
             started = time.monotonic()
             print(f"selfcheck: {name} ...", file=sys.stderr, flush=True)
-            if name == "inputs":
-                res = check_inputs(tmp / "inputs")
-            elif name == "fuzz":
-                res = fuzz_pipeline(seconds=args.fuzz_seconds, seed=args.seed, per_input_timeout=args.fuzz_timeout,
-                                    workdir=tmp / "fuzz")
-            elif name == "untrusted":
-                res = check_untrusted_files(tmp / "untrusted")
-            else:
-                res = training_faults(tmp / "faults", kills=args.kills, seed=args.seed)
+            try:
+                if name == "inputs":
+                    res = check_inputs(tmp / "inputs")
+                elif name == "fuzz":
+                    res = fuzz_pipeline(seconds=args.fuzz_seconds, seed=args.seed,
+                                        per_input_timeout=args.fuzz_timeout, workdir=tmp / "fuzz")
+                elif name == "untrusted":
+                    res = check_untrusted_files(tmp / "untrusted")
+                else:
+                    res = training_faults(tmp / "faults", kills=args.kills, seed=args.seed)
+            except Exception as err:  # noqa: BLE001 - a check that cannot finish is a failed row, not a traceback
+                res = {"ok": False, "problems": [f"the check itself failed: {type(err).__name__}: {err}"]}
             res["seconds"] = round(time.monotonic() - started, 1)
             results[name] = res
     long_run = json.loads(LONG_FUZZ_RESULT.read_text()) if LONG_FUZZ_RESULT.exists() else None
@@ -945,7 +948,8 @@ def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0
         check_intact("the final resume")
     whole_dir = workdir / "uninterrupted"
     torch.set_num_threads(1)
-    train_main(tiny_train_config(whole_dir))
+    with torch.enable_grad():  # `fsr-edge upscale` run in this process earlier turns autograd off globally
+        train_main(tiny_train_config(whole_dir))
     same = False
     if (run_dir / "final.safetensors").exists():
         a, b = load_file(str(run_dir / "final.safetensors")), load_file(str(whole_dir / "final.safetensors"))

@@ -39,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    import torch
     from tqdm import tqdm
 
     from ..errors import ConfigError, FsrEdgeError
@@ -60,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     inputs = {p.resolve() for p in files}
     written: dict[Path, Path] = {}
     failures: list[str] = []
-    torch.set_grad_enabled(False)
     for path in tqdm(files, desc=f"upscale x{model.scale}", unit="img", disable=args.no_progress):
         target = out_dir / f"{path.stem}.png"
         try:
