@@ -149,8 +149,7 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
     scale = int(model.get("scale") or 8)
     base_spec = {"threads": threads, "iterations": opts.iterations, "time_cap_s": opts.time_cap_s,
                  "warmup_s": opts.warmup_s, "rel_ci": opts.rel_ci, "min_iterations": opts.min_iterations,
-                 "spin": opts.spin,
-                 "input_shape": [1, 3, lr, lr]}
+                 "spin": opts.spin, "input_shape": [1, 3, lr, lr]}
     jobs: list[_Job] = []
     cuda = torch.cuda.is_available()
     student_facts: dict = {}
@@ -163,21 +162,23 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
     for art in manifest["artifacts"]:
         target = art.get("target", "?")
         runtime = TARGET_RUNTIME.get(target, art.get("runtime", target))
-        row = {"id": art.get("id") or f"{target}-{art.get('precision')}", "ov_hint": openvino_hint(art) if target == "openvino" else None, "role": "student", "model": model.get("name"),
-               "target": target, "runtime": runtime, "precision": art.get("precision"), "device": art.get("device", "cpu"),
-               "file": art.get("file"), "size_bytes": art.get("size_bytes"), "params": art.get("params") or model.get("params") or student_facts.get("params"),
+        verification = art.get("verification") or {}
+        row = {"id": art.get("id") or f"{target}-{art.get('precision')}", "role": "student", "model": model.get("name"),
+               "target": target, "runtime": runtime, "precision": art.get("precision"),
+               "device": "cuda" if runtime == "tensorrt" else art.get("device", "cpu"),
+               "file": art.get("file"), "size_bytes": art.get("size_bytes"),
+               "params": art.get("params") or model.get("params") or student_facts.get("params"),
                "macs": art.get("macs") or model.get("macs") or student_facts.get("macs"),
-               "verification": (art.get("verification") or {}).get("status"),
-               "verification_reason": (art.get("verification") or {}).get("reason")}
-        if runtime == "tensorrt" or target == "tensorrt":
-            row["device"] = "cuda"
+               "verification": verification.get("status"), "verification_reason": verification.get("reason"),
+               "ov_hint": openvino_hint(art) if runtime == "openvino" else None}
         if not art.get("file") or art.get("export_status", "exported") != "exported":
             why = art.get("export_reason") or (art.get("verification") or {}).get("reason") or "no artifact file"
             status = "failed" if art.get("export_status") == "error" else "not measured"
             jobs.append(_Job({**row, "status": status, "reason": f"export {art.get('export_status', 'skipped')}: {why}"}))
             continue
         path = dist / art["file"]
-        why = runtime_unavailable(runtime, device=row["device"]) if runtime in TARGET_RUNTIME.values() else f"unknown runtime {runtime!r}"
+        why = (runtime_unavailable(runtime, device=row["device"]) if runtime in TARGET_RUNTIME.values()
+               else f"unknown runtime {runtime!r}")
         if why:
             jobs.append(_Job({**row, "status": "not measured", "reason": why}))
             continue
@@ -195,10 +196,9 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
                               "reason": f"sha256 mismatch: manifest {str(art.get('sha256'))[:12]}..., file {actual[:12]}...; "
                                         "not loaded (re-export or re-download the artifact)"}))
             continue
-        spec = {**base_spec, "runtime": runtime, "path": str(_runnable_file(path, runtime)), "precision": art.get("precision"),
-                "device": row["device"], "input_shape": _io_shape(art, model)}
-        if runtime == "openvino":
-            spec["ov_hint"] = openvino_hint(art)
+        spec = {**base_spec, "runtime": runtime, "path": str(_runnable_file(path, runtime)),
+                "precision": art.get("precision"), "device": row["device"], "input_shape": _io_shape(art, model),
+                "ov_hint": row["ov_hint"]}
         golden = art.get("golden") or {}
         g_in, g_out = (golden.get("input") or {}).get("file"), (golden.get("output") or {}).get("file")
         if g_in and g_out and (dist / g_in).exists() and (dist / g_out).exists():
