@@ -174,7 +174,7 @@ def _ov_profile(core, models: dict, xn: np.ndarray, threads: int, top: int = 8) 
 
 
 def study_calibration(model, faces: Path, out: Path, *, sizes=(8, 32, 128)) -> dict:
-    """INT8 (ONNX Q/DQ in ONNX Runtime) val PSNR vs calibration set size."""
+    """INT8 (ONNX Q/DQ in ONNX Runtime) val PSNR vs calibration set size, plus the built-in (no face data) set."""
     from . import onnx as ox
     from .quantize import quantize_ptq
 
@@ -183,8 +183,8 @@ def study_calibration(model, faces: Path, out: Path, *, sizes=(8, 32, 128)) -> d
     fp32 = _val(lambda a: model(torch.from_numpy(a)).detach().numpy(), eval_set)
     rows = []
     work = out.parent / f".{out.name}-work"
-    for size in sizes:
-        calib = _calib(faces, model, size)
+    for size in (*sizes, "builtin-8"):
+        calib = _calib(faces, model, size) if isinstance(size, int) else _calib(None, model, 8)
         t0 = time.perf_counter()
         q = quantize_ptq(model, calib)
         seconds = time.perf_counter() - t0
