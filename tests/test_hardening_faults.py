@@ -31,6 +31,8 @@ def test_sigkill_at_random_steps_and_inside_checkpoint_writes(tmp_path):
     assert result["faults_injected"] == 3, result["problems"]       # 1 random step + 2 write windows
     assert result["data_lost"] == 0, result["problems"]
     assert result["final_weights_identical"]
+    # the state-file kill came after this run's first checkpoint (step 10): that one survived it
+    assert result["history"][0]["latest_checkpoint_step"] == 10, result["history"]
     assert result["ok"], result["problems"]
 
 

@@ -874,6 +874,7 @@ def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0
     problems: list[str] = []
     faults = data_lost = 0
     last_step = 0
+    history: list[dict] = []
     env_base = dict(os.environ, OMP_NUM_THREADS="1", FSR_EDGE_FAULT_STEP_SLEEP=str(step_sleep),
                     FSR_EDGE_FAULT_HEARTBEAT=str(workdir / "heartbeat"),
                     FSR_EDGE_FAULT_HOLD_MARKER=str(workdir / "window-open"))
@@ -898,6 +899,7 @@ def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0
             data_lost += 1
             problems.append(f"after {after}: latest checkpoint went back from step {last_step} to {step}")
         last_step = step
+        history.append({"after": after, "latest_checkpoint_step": step})
 
     def kill_when(ready, env: dict, label: str) -> None:
         nonlocal faults
@@ -927,19 +929,19 @@ def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0
 
     max_steps = cfg["max_steps"]
     every = cfg["checkpoint_every"]
-    # random kills, each at a random step of what is left (never the last one: the run must still have work)
+    # inside each write window, at the second checkpoint this (resumed) run writes: the first one is the last
+    # good checkpoint that must survive
+    for window in ("state", "pointer"):
+        hold_step = (current_step() // every + 2) * every
+        kill_when(lambda: (workdir / "window-open").exists(), dict(env_base, FSR_EDGE_FAULT_HOLD=f"{window}:{hold_step}"),
+                  f"kill inside the {window} write of checkpoint {hold_step}")
+    # then random kills, each at a random step of what is left (never the last one: the run must still have work)
     for k in range(kills):
         remaining = max_steps - current_step()
         if remaining < 3:
+            problems.append(f"only {k} random kills fit in {max_steps} steps")
             break
         kill_when(heartbeat_at_least(rng.randint(1, remaining - 2)), env_base, f"kill {k + 1} (random step)")
-    # inside each write window, at the next checkpoint this resumed run will write
-    for window in ("state", "pointer"):
-        hold_step = (current_step() // every + 1) * every
-        if hold_step >= max_steps:
-            break
-        kill_when(lambda: (workdir / "window-open").exists(), dict(env_base, FSR_EDGE_FAULT_HOLD=f"{window}:{hold_step}"),
-                  f"kill inside the {window} write of checkpoint {hold_step}")
     done = subprocess.run(cmd, env=env_base, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         problems.append(f"resume after the faults failed (exit {done.returncode}): {done.stderr[-500:]}")
@@ -948,7 +950,10 @@ def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0
         check_intact("the final resume")
     whole_dir = workdir / "uninterrupted"
     torch.set_num_threads(1)
-    with torch.enable_grad():  # `fsr-edge upscale` run in this process earlier turns autograd off globally
+    import contextlib
+    import io
+
+    with torch.enable_grad(), contextlib.redirect_stdout(io.StringIO()):  # its val lines are not selfcheck output
         train_main(tiny_train_config(whole_dir))
     same = False
     if (run_dir / "final.safetensors").exists():
@@ -961,8 +966,8 @@ def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0
     if leftovers:
         problems.append(f"temporary files left after the final resume: {leftovers}")
     return {"faults_injected": faults, "data_lost": data_lost, "kills_random": kills, "windows": ["state", "pointer"],
-            "final_weights_identical": same, "problems": problems,
-            "ok": data_lost == 0 and not problems and faults >= kills}
+            "final_weights_identical": same, "history": history, "problems": problems,
+            "ok": data_lost == 0 and not problems and faults == kills + 2}
 
 
 if __name__ == "__main__":
