@@ -187,6 +187,22 @@ def picture_sheet(faces: Path, path: Path, *, scale: int = 8, n_faces: int = 3) 
     sheet.save(path, optimize=True)
 
 
+def seed_table(runs: Path) -> dict:
+    """Best loop-validation PSNR (x{s} clean val, float RGB) of each comparison run and its ``_seed1`` twin."""
+    table: dict = {}
+    for s in (4, 8):
+        for label, run in (("PISR student", "student"), ("w/o KD (random init)", "nokd"),
+                           ("w/o KD (decoder init)", "nokd_decinit")):
+            for suffix in ("", "_seed1"):
+                summary = runs / f"pisr_x{s}_{run}{suffix}" / "summary.json"
+                if summary.exists():
+                    facts = json.loads(summary.read_text())
+                    seed = 1 if suffix else 0
+                    table.setdefault(f"x{s}", {}).setdefault(label, {})[str(seed)] = {
+                        "best_val_psnr": facts["best_val_psnr"], "steps": facts["steps"], "wall_s": facts["wall_s"]}
+    return table
+
+
 def _minutes(seconds) -> str:
     return "?" if seconds is None else f"{seconds / 60:.1f} min"
 
@@ -195,7 +211,7 @@ def _fmt(v, digits):
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: float) -> None:
+def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: float, seeds: dict) -> None:
     from fsr_edge.models._registry import WEIGHTS_DIR
 
     lines = ["# PISR on the face val split", "",
@@ -205,11 +221,14 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
              "noise, JPEG) seeded per image. Metrics from `fsr_edge.metrics`: RGB, 8-bit quantised, no border crop; "
              "FD-VGG19 is the Frechet distance on VGG19 relu5_4 features (an FID substitute, NOT comparable with "
              "published FID; 24 images make it noisy). MACs per face at the model's input size (LR 256/scale; the "
-             "teacher's input is the 256x256 HR face). FD-VGG19 only where computed (`--fd-scales`, x8 by default: "
-             "VGG19 costs ~7 s per face on the shared CPU); n/a elsewhere.", ""]
+             "teacher's input is the 256x256 HR face). FD-VGG19 only where computed (default: x8 clean; `--fd-scales`, "
+             "`--fd-blind` add more: VGG19 at 256x256 is slow on the shared CPU); n/a elsewhere.", ""]
     for scale_key, per_deg in results.items():
         s = int(scale_key[1:])
         lines += [f"## {scale_key} ({256 // s}x{256 // s} -> 256x256)", ""]
+        if set(per_deg.get("clean", {})) <= {"bicubic"}:
+            lines += [f"No x{s} PISR weights are bundled yet: the recipes exist (`recipes/pisr_x{s}_*.yaml`) but were "
+                      "not trained within this machine's CPU budget. Bicubic only:", ""]
         for deg, rows in per_deg.items():
             lines += [f"### {deg}", "", "| model | PSNR (dB) | vs bicubic | SSIM | MS-SSIM | FD-VGG19 | params | MACs |",
                       "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -230,6 +249,19 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
         if facts:
             lines += ["Training (shared 2-core CPU, 8 jobs at once; wall time as measured):", "",
                       "| model | recipe run | steps | best step (val) | wall |", "|---|---|---:|---:|---:|", *facts, ""]
+    for scale_key, rows in seeds.items():
+        if not any(len(v) > 1 for v in rows.values()):
+            continue
+        lines += [f"### {scale_key}: two seeds (the margin is small)", "",
+                  "Best validation PSNR logged by the training loop (clean val, float RGB, not 8-bit quantised, "
+                  "so a few hundredths off the tables above). Seed = model init (random-init rows) and data order "
+                  "/ distillation-head init (decoder-init rows); degradation draws are the same.", "",
+                  "| model | seed 0 | seed 1 | mean |", "|---|---:|---:|---:|"]
+        for label, per_seed in rows.items():
+            vals = [per_seed[k]["best_val_psnr"] for k in ("0", "1") if k in per_seed]
+            cells = [f"{per_seed[k]['best_val_psnr']:.2f}" if k in per_seed else "not run" for k in ("0", "1")]
+            lines.append(f"| {label} | {cells[0]} | {cells[1]} | {sum(vals) / len(vals):.2f} |")
+        lines.append("")
     if sheet is not None:
         lines += [f"![val faces x8 clean: LR, bicubic, w/o KD, PISR, HR]({sheet.name})", "",
                   f"`{sheet.name}`: central 160x160 of three val faces, x8 clean; columns LR (nearest-neighbour "
@@ -261,6 +293,18 @@ def write_cards(results: dict) -> list[Path]:
                     rows.append(f"| {deg} | {row} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ms_ssim']:.4f} | "
                                 f"{_fmt(r.get('fd_vgg19'), 1)} |")
         r = per_deg["clean"]["PISR student"]
+        ablation = ""
+        dec = per_deg["clean"].get("w/o KD (decoder init)")
+        nokd = per_deg["clean"].get("w/o KD (random init)")
+        if nokd is not None:
+            ablation += (f"\nAgainst the w/o-KD baseline (same architecture, data, steps, seed, random init, L1 only): "
+                         f"{r['psnr'] - nokd['psnr']:+.2f} dB PSNR on x{s} clean val.")
+        if dec is not None:
+            verdict = ("the distillation term added to the decoder initialisation" if r["psnr"] > dec["psnr"] else
+                       "on this budget the distillation term did NOT add to the decoder initialisation; the gain over "
+                       "the baseline comes from starting at the teacher's decoder")
+            ablation += (f" Ablation with the same decoder init and no distillation (`pisr-nokd-decinit-x{s}`): "
+                         f"{dec['psnr']:.2f} dB vs {r['psnr']:.2f} dB: {verdict}.")
         wall_t = _minutes(teacher_facts.get("wall_s"))
         text = f"""# pisr-x{s}: PISR face super-resolution student, x{s} ({256 // s}x{256 // s} -> 256x256)
 
@@ -289,7 +333,9 @@ substitute on VGG19 features, not comparable with published FID):
 |---|---|---:|---:|---:|---:|
 {chr(10).join(rows)}
 
-Full comparison (w/o-KD ablations, teacher, x4 and x8): `docs/results/pisr.md`.
+{ablation}
+
+Full comparison (w/o-KD ablations, teacher, x4 and x8, two seeds): `docs/results/pisr.md`.
 """
         path = WEIGHTS_DIR / f"pisr_x{s}.md"
         path.write_text(text)
@@ -305,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="first copy RUNS/pisr_x*_*/best.safetensors into fsr_edge/models/weights/")
     p.add_argument("--scales", type=int, nargs="+", default=[8, 4])
     p.add_argument("--fd-scales", type=int, nargs="*", default=[8],
-                   help="scales that get FD-VGG19 (about 7 s per face on a shared 2-core CPU)")
+                   help="scales that get FD-VGG19 on clean LR (VGG19 at 256x256 is slow on a shared 2-core CPU)")
     p.add_argument("--fd-blind", action="store_true", help="FD-VGG19 for the blind LR rows too")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -330,7 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "pisr.json").write_text(json.dumps(results, indent=1))
     sheet = args.out / "pisr_x8_sheet.png"
     picture_sheet(args.faces, sheet)
-    write_markdown(results, args.out / "pisr.md", sheet=sheet, wall_s=time.monotonic() - started)
+    seeds_path = args.out / "pisr_seeds.json"
+    seeds = seed_table(args.bundle) if args.bundle is not None else (
+        json.loads(seeds_path.read_text()) if seeds_path.exists() else {})
+    seeds_path.write_text(json.dumps(seeds, indent=1))
+    write_markdown(results, args.out / "pisr.md", sheet=sheet, wall_s=time.monotonic() - started, seeds=seeds)
     for card in write_cards(results):
         print(f"wrote {card}")
     print(f"wrote {args.out / 'pisr.md'}")

@@ -1,0 +1,81 @@
+"""PISR models and methods: teacher/student shapes, decoder == student structure, VID head, bundled weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fsr_edge.models import create_model, list_models, load_model, save_model
+from fsr_edge.training.pisr import LaplaceHead, PISRStudent, PISRTeacherMethod
+
+TINY = {"d": 8, "s": 4, "m": 1}
+
+
+@pytest.mark.parametrize("scale", [4, 8])
+def test_teacher_compresses_hr_to_lr_size_and_its_decoder_is_the_student(scale):
+    teacher = create_model(f"pisr_teacher_x{scale}")
+    student = create_model(f"pisr_student_x{scale}")
+    hr_face = torch.rand(2, 3, 64, 64)
+    sr_face, feats, compressed = teacher.forward_features(hr_face)
+    assert compressed.shape == (2, 3, 64 // scale, 64 // scale)
+    assert sr_face.shape == hr_face.shape
+    dec, stu = teacher.decoder.state_dict(), student.state_dict()
+    assert dec.keys() == stu.keys() and all(dec[k].shape == stu[k].shape for k in dec)
+    _, student_feats = student.forward_features(compressed)
+    assert [f.shape for f in student_feats] == [f.shape for f in feats]
+
+
+def test_student_is_initialised_from_the_decoder_and_ships_without_the_head(tmp_path):
+    teacher = create_model("pisr_teacher_x4", **TINY)
+    path = save_model(teacher, tmp_path / "t.safetensors", arch="pisr_teacher_x4", kwargs=TINY)
+    method = PISRStudent(teacher=str(path), distill_layer=-2, lambda_distill=0.5)
+    student = create_model("pisr_student_x4", **TINY)
+    method.prepare(student)
+    assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), teacher.decoder.state_dict().values()))
+    batch = {"hr_face": torch.rand(2, 3, 32, 32), "lr_face": torch.rand(2, 3, 8, 8)}
+    losses = method.losses(student, batch)
+    assert set(losses) == {"loss", "recon", "distill"}
+    losses["loss"].backward()
+    assert method.head.body[0].weight.grad is not None                     # the head trains...
+    assert all(p.grad is None for p in method.teacher.parameters())        # ...the teacher does not
+    assert {id(p) for p in method.main_parameters()} == {id(p) for p in method.head.parameters()}
+    assert not any("head" in k for k in student.state_dict())             # the shipped student has no head
+    baseline = PISRStudent(teacher=str(path), lambda_distill=0.0)
+    assert baseline.head is None and set(baseline.losses(student, batch)) == {"loss", "recon"}
+
+
+def test_laplace_head_scale_is_positive_and_the_loss_prefers_the_right_scale():
+    from fsr_edge.losses import laplace_vid_loss
+
+    head = LaplaceHead(4, 6)
+    mu, b = head(torch.randn(2, 4, 5, 5) * 10)
+    assert mu.shape == b.shape == (2, 6, 5, 5) and bool((b > 0).all())
+    f_t = torch.randn(1000)
+    mu = torch.zeros_like(f_t)
+    best = f_t.abs().mean()
+    assert laplace_vid_loss(f_t, mu, best.expand_as(f_t)) < laplace_vid_loss(f_t, mu, (2 * best).expand_as(f_t))
+    assert laplace_vid_loss(f_t, mu, best.expand_as(f_t)) < laplace_vid_loss(f_t, mu, (best / 2).expand_as(f_t))
+
+
+def test_teacher_method_losses_and_prediction_use_the_hr_face():
+    teacher = create_model("pisr_teacher_x8", **TINY)
+    method = PISRTeacherMethod(lambda_imitation=2.0)
+    batch = {"hr_face": torch.rand(2, 3, 32, 32), "lr_clean": torch.rand(2, 3, 4, 4)}
+    losses = method.losses(teacher, batch)
+    assert torch.allclose(losses["loss"], losses["recon"] + 2.0 * losses["imitation"])
+    assert method.predict(teacher, batch).shape == (2, 3, 32, 32)
+
+
+BUNDLED = [n for n in list_models(pretrained=True) if n.startswith(("pisr-", "fsrcnn-nokd-"))]
+
+
+def test_pisr_x8_is_bundled():
+    assert "pisr-x8" in BUNDLED, "fsr_edge/models/weights/pisr_x8.safetensors is missing"
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_pisr_weights_load_and_upscale(name):
+    model = load_model(name)
+    side = 256 if "teacher" in name else model.lr_size   # the teacher's input is the HR face
+    out = model(torch.rand(1, 3, side, side))
+    assert out.shape == (1, 3, 256, 256) and torch.isfinite(out).all()
