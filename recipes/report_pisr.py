@@ -75,7 +75,7 @@ def bundle(runs: Path) -> list[str]:
 def evaluate(faces: Path, scales: tuple[int, ...], *, fd_scales: tuple[int, ...], fd_blind: bool, cache: dict,
              progress: bool) -> dict:
     """Metrics per scale / LR kind / row. Rows whose weights are unchanged since ``cache`` (a previous pisr.json)
-    are reused: FD-VGG19 costs ~7 s per 256x256 face on the shared CPU, so it runs only for ``fd_scales``."""
+    are reused: FD-VGG19 (a VGG19 pass per 256x256 face) is slow on the shared CPU: it runs only for ``fd_scales``."""
     from fsr_edge.data import FaceDataset
     from fsr_edge.metrics import evaluate_model
     from fsr_edge.models import list_models, load_model
