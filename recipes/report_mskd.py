@@ -155,7 +155,7 @@ def _sheet(rows, val_set, out: Path, n_faces: int = 3) -> None:
     labels = [l for l in rows if l in ("bicubic", "PISR x8 student", "teacher (DFDNet-style)", "edge student w/o KD",
                                        "edge student MSKD", "paper student MSKD")]
     cols = labels + ["HR"]
-    fig, axes = plt.subplots(2 * n_faces, len(cols), figsize=(1.8 * len(cols), 2.0 * 2 * n_faces))
+    fig, axes = plt.subplots(2 * n_faces, len(cols), figsize=(1.8 * len(cols), 1.05 * 2 * n_faces))
     with torch.no_grad():
         for f in range(n_faces):
             item = val_set[f * 7 % len(val_set)]
