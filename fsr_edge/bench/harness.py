@@ -449,6 +449,8 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             path=str(_runnable_file(dist / best["file"], best["runtime"])) if best and best.get("file") else None,
             precision=best["precision"] if best else "fp32", ov_hint=best.get("ov_hint") if best else None,
             spin=options.spin)
+        if best and photo.get("status") == "measured":
+            photo["model"], photo["artifact_id"] = best["file"], best["id"]  # relative to DIST, like the rows
 
     report = {
         "fsr_edge_version": __version__, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

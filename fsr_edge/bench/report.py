@@ -17,6 +17,7 @@ def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a report is meant to be shared
     os.replace(tmp, path)
 
 
@@ -262,7 +263,8 @@ _METHOD_NOTE = (
     "Each row runs in its own process (`fsr_edge/bench/_worker.py`, started fresh): import the runtime, read the RSS "
     "(baseline), load the artifact (load time), one inference (first-inference time), warm-up (>= 3 calls and 0.5 s), "
     "then timed calls one by one (perf_counter_ns) until the median's distribution-free 95% CI is within the target "
-    "or the time cap is hit; peak RSS is `getrusage(RUSAGE_SELF).ru_maxrss` read before the quality pass, and "
+    "or the time cap is hit; peak RSS is the process's VmHWM read before the quality pass (`ru_maxrss` is recorded "
+    "too, but on Linux it keeps the parent's size from the fork), and "
     "'RSS over imports' is that peak minus the RSS after importing the runtime; GPU peak (CUDA rows) is torch's "
     "allocator peak (PyTorch; TensorRT I/O buffers, not its own workspace). Artifacts are checked against the "
     "manifest's sha256 before loading. GFLOP/s = 2 x MACs / p50. OpenVINO artifacts run with the manifest's "
@@ -317,16 +319,19 @@ def plot_report(report: dict, out_dir: Path) -> list[str]:
 
     q_rows = [r for r in rows if r.get("quality")]
     if q_rows:
-        fig, ax = plt.subplots(figsize=(7.5, 5))
-        for k, r in enumerate(sorted(q_rows, key=lambda r: r["latency"]["p50_ms"])):
-            ax.scatter(r["latency"]["p50_ms"], r["quality"]["psnr_db"], marker=_ROLE_MARKERS.get(r["role"], "o"),
-                       color=_PRECISION_COLOURS.get(r["precision"], "grey"), s=60, edgecolor="black", zorder=3)
-            text = _label(r).split(": ", 1)[-1] if r["role"] == "student" else _label(r).split(":")[0]
-            # alternate above/below so neighbours at the same PSNR (same network, other runtime) stay readable
-            ax.annotate(text, (r["latency"]["p50_ms"], r["quality"]["psnr_db"]), fontsize=7,
-                        xytext=(4, 6 if k % 2 == 0 else -11), textcoords="offset points")
+        fig, ax = plt.subplots(figsize=(9.5, 5))
+        q_rows = sorted(q_rows, key=lambda r: r["latency"]["p50_ms"])
+        keys = []
+        for k, r in enumerate(q_rows, start=1):
+            x, y = r["latency"]["p50_ms"], r["quality"]["psnr_db"]
+            ax.scatter(x, y, marker=_ROLE_MARKERS.get(r["role"], "o"), color=_PRECISION_COLOURS.get(r["precision"], "grey"),
+                       s=60, edgecolor="black", zorder=3)
+            # numbers on the chart, names in the key: neighbours at the same PSNR (one network, several
+            # runtimes) would otherwise print their names over each other
+            ax.annotate(str(k), (x, y), fontsize=7, xytext=(3, 5 if k % 2 else -10), textcoords="offset points")
+            keys.append(f"{k}: {_label(r)}  {x:.2f} ms, {y:.2f} dB")
         front, best = [], -1e9
-        for r in sorted(q_rows, key=lambda r: r["latency"]["p50_ms"]):
+        for r in q_rows:
             if r["quality"]["psnr_db"] > best:
                 front.append(r)
                 best = r["quality"]["psnr_db"]
@@ -339,8 +344,9 @@ def plot_report(report: dict, out_dir: Path) -> list[str]:
         ax.set_ylabel("PSNR vs ground truth, dB")
         ax.set_title(f"Quality vs latency ({report['eval_set']['images']} faces); colour = precision", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        ax.legend(fontsize=7, loc="lower right")
+        fig.text(0.70, 0.95, "\n".join(keys), fontsize=6.5, va="top", family="monospace")
+        fig.subplots_adjust(left=0.08, right=0.68, top=0.92, bottom=0.11)
         paths.append(str(out_dir / "quality_vs_latency.png"))
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
