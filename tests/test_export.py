@@ -229,3 +229,17 @@ def test_qat_state_from_other_weights_is_refused(student, qstudent, tmp_path):
     with pytest.raises(ConfigError, match="other fp32 weights"):
         export_student(str(weights), tmp_path / "dist", targets=["onnx"], precisions=["int8"], qat_state=str(state),
                        log=lambda *_: None)
+
+
+def test_list_of_shapes_gives_one_verified_artifact_per_shape(student, tmp_path):
+    from fsr_edge.exporters import export_student
+
+    weights = save_model(student, tmp_path / "tiny.safetensors", arch="edge_sr_x8",
+                         kwargs={"channels": [16, 16, 8], "blocks": 1, "lr_size": LR})
+    manifest = export_student(str(weights), tmp_path / "dist", targets=["onnx"], precisions=["fp32"],
+                              shapes=[(LR, LR), (24, 24)], log=lambda *_: None)
+    by_id = {a["id"]: a for a in manifest["artifacts"]}
+    assert set(by_id) == {"onnx-fp32-16x16", "onnx-fp32-24x24"}
+    other = by_id["onnx-fp32-24x24"]
+    assert other["inputs"][0]["shape"] == [1, 3, 24, 24] and other["outputs"][0]["shape"] == [1, 3, 192, 192]
+    assert other["verification"]["status"] == "passed" and other["verification"]["psnr_vs_reference_db"] >= 45
