@@ -118,7 +118,7 @@ def _read_png16(path: Path, orientation: int) -> LoadedImage:
 def _tiff_direct(img: Image.Image) -> bool:
     """A TIFF that Pillow would misread (16-bit, or rotated) in a layout tifffile returns as plain pixels."""
     tags = getattr(img, "tag_v2", {})
-    bits = tags.get(258, (8,))  # BitsPerSample
+    bits = tags.get(258, (1,))  # BitsPerSample; absent means 1 (TIFF 6.0), e.g. Pillow's bilevel files
     bits = bits if isinstance(bits, tuple) else (bits,)
     plain = tags.get(262) in (1, 2) and tags.get(339, 1) in (1, (1,) * len(bits)) and max(bits) in (8, 16)
     return plain and (max(bits) == 16 or _orientation(img) != 1)  # photometric grey/RGB, unsigned ints

@@ -216,3 +216,28 @@ def test_no_traceback_in_a_real_process(corpus, tmp_path, argv):
     for name, case in cases.items():
         if not case.face_sized:
             assert name in done.stderr
+
+
+_TIFF_ROTATED_BUG = pytest.mark.xfail(strict=True, reason=(
+    "io.read_image: palette (photometric 3) and CMYK (5) TIFFs with EXIF orientation 5-8 come out wrong: "
+    "_tiff_direct only routes grey/RGB TIFFs to tifffile, and Pillow 13 mis-decodes rotated TIFFs "
+    "(found by tools/fuzz_long.sh's valid-file oracle, 2026-11-21)"))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "1", pytest.param("P", marks=_TIFF_ROTATED_BUG),
+                                  pytest.param("CMYK", marks=_TIFF_ROTATED_BUG)])
+def test_tiff_every_exif_orientation(tmp_path, mode):
+    from fsr_edge.cli.selfcheck import display_from_stored
+
+    stored = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 22, 3), dtype=np.uint8)).convert(mode)
+    pixels = np.asarray(stored.convert("RGB"), np.float32) / 255
+    wrong = []
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        stored.save(tmp_path / "t.tif", exif=exif)
+        want = display_from_stored(pixels, orientation)
+        got = read_image(tmp_path / "t.tif").rgb
+        if got.shape != want.shape or np.abs(got - want).max() > 0.02:
+            wrong.append(orientation)
+    assert not wrong, f"{mode} TIFF: orientations {wrong} land wrong"

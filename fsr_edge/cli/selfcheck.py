@@ -176,7 +176,7 @@ def quadrant_image(side: int = SIDE, colours=QUADRANTS_8):
 
 
 # EXIF orientation o: the picture a viewer shows is DISPLAY[o](stored pixels) (EXIF 2.32, tag 0x0112).
-def _display_from_stored(arr, orientation: int):
+def display_from_stored(arr, orientation: int):
     import numpy as np
 
     return {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
@@ -189,8 +189,8 @@ def stored_for_display(display, orientation: int):
     import numpy as np
 
     for o in range(1, 9):
-        candidate = np.ascontiguousarray(_display_from_stored(display, o))
-        if np.array_equal(_display_from_stored(candidate, orientation), display):
+        candidate = np.ascontiguousarray(display_from_stored(display, o))
+        if np.array_equal(display_from_stored(candidate, orientation), display):
             return candidate
     raise AssertionError("unreachable: the 8 symmetries form a group")
 
