@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from fsr_edge.errors import ConfigError, ImageError
+from fsr_edge.safety import sha256_file as _sha256_file
 
 FORMAT = "fsr_edge.calibration/1"
 BUILTIN_ROOT = "builtin:skimage.astronaut"
@@ -83,7 +83,10 @@ class CalibrationSet:
         path = Path(path)
         if path.exists() and not overwrite:
             raise ConfigError(f"{path}: already exists; pass overwrite=True (--overwrite) to replace it")
-        _atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        from fsr_edge.exporters._files import atomic_output
+
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod
@@ -281,25 +284,6 @@ def _manifest_rows(root: Path) -> dict[Path, dict]:
         return {(manifest.parent / r["file"]).resolve(): r for r in csv.DictReader(f)}
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _sha256_bytes(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -10,8 +10,6 @@ The delegation report counts the graph's nodes that XNNPACK took vs those left t
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._files import atomic_write_bytes
 from .artifact import Artifact, Precision, RuntimeUnavailable, Target, check_precision, versions
 
 
@@ -39,7 +38,7 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
     buffer = edge.to_executorch().buffer
     shape = "x".join(str(s) for s in example_input.shape[-2:])
     path = Path(out_dir) / f"{name}_{precision.value}_{shape}.pte"
-    _write_atomic(path, buffer)
+    atomic_write_bytes(path, buffer)
     with torch.no_grad():
         out_shape = tuple(model(example_input).shape)
     delegated = int(info.num_delegated_nodes)
@@ -59,10 +58,12 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
 
 def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
     try:
-        from executorch.runtime import Runtime
+        import executorch.runtime  # noqa: F401
     except ImportError as err:
         raise RuntimeUnavailable(f"executorch is not installed ({err}); pip install 'fsr_edge[executorch]'") from None
-    method = Runtime.get().load_program(str(artifact.file)).load_method("forward")
+    from fsr_edge.safety import load_executorch_method
+
+    method = load_executorch_method(artifact.file)
     return lambda lr: method.execute([torch.from_numpy(np.ascontiguousarray(lr))])[0].numpy().copy()
 
 
@@ -81,18 +82,6 @@ def _quantize_pt2e(ep, example_input: Tensor, calibration) -> nn.Module:
         for (lr_face,) in calibration.to_pt2e():
             prepared(lr_face)
     return convert_pt2e(prepared)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pte", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _runtime_name() -> str:

@@ -44,12 +44,15 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fsr_edge.safety import sha256_file
+
+from ._files import atomic_output
 
 FORMAT = "fsr_edge.export-manifest/1"
 ARTIFACT_KEYS = ("id", "target", "precision", "file", "extra_files", "sha256", "size_bytes", "runtime",
@@ -72,10 +75,7 @@ def digest(path: Path) -> tuple[str, int]:
             h.update(data)
             size += len(data)
         return h.hexdigest(), size
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest(), path.stat().st_size
+    return sha256_file(path), path.stat().st_size
 
 
 def write_golden(array: np.ndarray, path: Path) -> dict:
@@ -122,16 +122,8 @@ def new_manifest(*, model: dict, calibration: dict | None, verification_faces: s
 def write_manifest(dist: Path, manifest: dict) -> Path:
     validate(manifest)
     path = Path(dist) / "manifest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(manifest, f, indent=2, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
     return path
 
 

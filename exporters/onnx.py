@@ -17,6 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fsr_edge.safety import check_onnx_file
+
+from ._files import atomic_output
 from .artifact import INPUT_NAME, OUTPUT_NAME, Artifact, Precision, Target, check_precision, versions
 
 OPSET = 17
@@ -40,7 +43,7 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
     to_onnx(graph_model, example_input, path)
     if precision is Precision.INT8:
         fold_weight_quantizers(path)
-    _check(path)
+    check_onnx_file(path)   # onnx.checker full check (+ external data stays in its folder)
     with torch.no_grad():
         out_shape = tuple(model(example_input).shape)
     art = Artifact(Target.ONNX, precision, path, _runtime_name(), tuple(example_input.shape), out_shape,
@@ -52,6 +55,7 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
 def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
+    check_onnx_file(artifact.file)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
     sess = ort.InferenceSession(str(artifact.file), opts, providers=["CPUExecutionProvider"])
@@ -69,19 +73,11 @@ def strip_to_qdq(quantized_model: nn.Module, example_input: Tensor) -> nn.Module
 
 def to_onnx(model: nn.Module, example_input: Tensor, path: Path) -> Path:
     """Fixed-shape ONNX export, atomic."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # The TorchScript exporter: the dynamo one does not export NNCF's stripped fake-quant ops to Q/DQ.
-            torch.onnx.export(model.eval(), (example_input,), tmp, dynamo=False, opset_version=OPSET,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript exporter: the dynamo one does not export NNCF's stripped fake-quant ops to Q/DQ.
+        torch.onnx.export(model.eval(), (example_input,), str(tmp), dynamo=False, opset_version=OPSET,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True)
     return path
 
 
@@ -156,17 +152,6 @@ def _prune_dead(g) -> None:
     keep_init = [i for i in g.initializer if i.name in used]
     del g.initializer[:]
     g.initializer.extend(keep_init)
-
-
-def _check(path: Path) -> None:
-    import onnx
-
-    from fsr_edge.errors import WeightsError
-
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except Exception as err:  # onnx raises ValidationError / InferenceError
-        raise WeightsError(f"{path}: exported ONNX fails onnx.checker full check: {str(err).splitlines()[0]}") from None
 
 
 def op_counts(path: Path) -> dict[str, int]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from fsr_edge.errors import WeightsError
+
+from ._files import atomic_output
 
 FORMAT = "fsr_edge.nncf-int8/1"
 
@@ -101,14 +102,8 @@ def save_quantized(quantized_model: nn.Module, path: str | os.PathLike, *, arch:
     state = {k: v.detach().contiguous().cpu() for k, v in quantized_model.state_dict().items()}
     meta = {"format": FORMAT, "fsr_edge.arch": arch, "fsr_edge.kwargs": json.dumps(kwargs or {}),
             "nncf.config": json.dumps(config), "base_weights_sha256": base_weights_sha256, **(metadata or {})}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 
