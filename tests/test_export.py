@@ -243,3 +243,22 @@ def test_list_of_shapes_gives_one_verified_artifact_per_shape(student, tmp_path)
     other = by_id["onnx-fp32-24x24"]
     assert other["inputs"][0]["shape"] == [1, 3, 24, 24] and other["outputs"][0]["shape"] == [1, 3, 192, 192]
     assert other["verification"]["status"] == "passed" and other["verification"]["psnr_vs_reference_db"] >= 45
+
+
+@pytest.mark.slow
+def test_cli_export_fresh_install_path(student, tmp_path, capsys):
+    from fsr_edge.cli import main
+
+    weights = save_model(student, tmp_path / "tiny.safetensors", arch="edge_sr_x8",
+                         kwargs={"channels": [16, 16, 8], "blocks": 1, "lr_size": LR})
+    dist = tmp_path / "dist"
+    rc = main(["export", "--model", str(weights), "--targets", "onnx,openvino", "--precision", "fp32,int8",
+               "--builtin-faces", "-o", str(dist)])
+    manifest = mf.load_manifest(dist)
+    statuses = {a["id"]: a["verification"]["status"] for a in manifest["artifacts"]}
+    assert rc == (1 if "failed" in statuses.values() else 0)
+    assert set(statuses) == {"onnx-fp32-16x16", "onnx-int8-16x16", "openvino-fp32-16x16", "openvino-int8-16x16"}
+    assert "built-in" in manifest["verification_faces"] and "built-in" in manifest["calibration"]["source"]
+    assert "| onnx-int8-16x16 |" in (dist / "summary.md").read_text()
+    assert main(["export", "--model", str(weights), "-o", str(dist)]) == 2       # never overwrites silently
+    assert "exists" in capsys.readouterr().err

@@ -26,6 +26,8 @@ def add_parser(sub, name):
     p.add_argument("--faces", type=Path, default=None,
                    help="aligned face folder with manifest.csv: val split verifies, train split calibrates "
                         f"(default: $FSR_EDGE_FACES or {DEFAULT_FACES} if present, else the built-in face)")
+    p.add_argument("--builtin-faces", action="store_true",
+                   help="ignore face folders: calibrate and verify on the built-in face (what a fresh install does)")
     p.add_argument("--calibration", type=Path, default=None, help="calibration manifest from `fsr-edge calibrate`")
     p.add_argument("--calibration-size", type=int, default=32, help="faces to calibrate on (default 32)")
     p.add_argument("--qat-state", default="auto",
@@ -38,13 +40,22 @@ def add_parser(sub, name):
     return p
 
 
+def _default_faces() -> Path | None:
+    for cand in (os.environ.get("FSR_EDGE_FACES"), DEFAULT_FACES):
+        if cand and (Path(cand) / "manifest.csv").exists():
+            return Path(cand)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..exporters import default_student, export_student
 
     model = args.model or default_student()
-    faces = args.faces or (Path(os.environ["FSR_EDGE_FACES"]) if os.environ.get("FSR_EDGE_FACES") else
-                           (DEFAULT_FACES if (DEFAULT_FACES / "manifest.csv").exists() else None))
+    if args.faces is not None and not (args.faces / "manifest.csv").exists():
+        raise ConfigError(f"--faces {args.faces}: no manifest.csv there (an aligned face folder with train/val "
+                          "splits is needed; leave --faces out to use the built-in face)")
+    faces = None if args.builtin_faces else (args.faces or _default_faces())
     shapes = None
     if args.shapes:
         try:
