@@ -15,6 +15,7 @@ TINY = {"d": 8, "s": 4, "m": 1}
 def test_teacher_compresses_hr_to_lr_size_and_its_decoder_is_the_student(scale):
     teacher = create_model(f"pisr_teacher_x{scale}")
     student = create_model(f"pisr_student_x{scale}")
+    assert (teacher.scale, teacher.lr_size, teacher.sr_scale) == (1, 256, scale)  # registry contract: HR -> HR
     hr_face = torch.rand(2, 3, 64, 64)
     sr_face, feats, compressed = teacher.forward_features(hr_face)
     assert compressed.shape == (2, 3, 64 // scale, 64 // scale)
@@ -76,6 +77,5 @@ def test_pisr_x8_is_bundled():
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_pisr_weights_load_and_upscale(name):
     model = load_model(name)
-    side = 256 if "teacher" in name else model.lr_size   # the teacher's input is the HR face
-    out = model(torch.rand(1, 3, side, side))
+    out = model(torch.rand(1, 3, model.lr_size, model.lr_size))  # the teacher's lr_size is its HR input side
     assert out.shape == (1, 3, 256, 256) and torch.isfinite(out).all()

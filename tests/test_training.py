@@ -67,8 +67,8 @@ class ToyAdversarial(Method):
 
 @pytest.fixture
 def tiny_teacher(tmp_path) -> Path:
-    teacher = create_model("pisr_teacher_x4", d=8, s=4, m=1, lr_size=8, hr_channels=4, lr_channels=8)
-    kw = {"d": 8, "s": 4, "m": 1, "lr_size": 8, "hr_channels": 4, "lr_channels": 8}
+    kw = {"d": 8, "s": 4, "m": 1, "hr_size": 32, "hr_channels": 4, "lr_channels": 8}
+    teacher = create_model("pisr_teacher_x4", **kw)
     return save_model(teacher, tmp_path / "teacher.safetensors", arch="pisr_teacher_x4", kwargs=kw)
 
 

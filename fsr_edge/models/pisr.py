@@ -44,16 +44,18 @@ class PISREncoder(nn.Module):
 class PISRTeacher(nn.Module):
     """Autoencoder with privileged information: ``sr_face = teacher(hr_face)`` (it SEES the HR face).
 
-    ``forward_features(hr_face) -> (sr_face, feats, compressed)``: the decoder's features (same indices as the
-    student's ``forward_features``) and the encoder's LR-sized map.
+    Under the registry's contract it is an HR -> HR model: ``scale`` is 1 and ``lr_size`` (its input side) is
+    ``hr_size``; ``sr_scale`` is the SR factor of its decoder. ``forward_features(hr_face) -> (sr_face, feats,
+    compressed)``: the decoder's features (same indices as the student's ``forward_features``) and the
+    encoder's LR-sized map.
     """
 
-    def __init__(self, scale: int, *, lr_size: int | None = None, hr_channels: int = 16, lr_channels: int = 64,
+    def __init__(self, scale: int, *, hr_size: int = 256, hr_channels: int = 16, lr_channels: int = 64,
                  **decoder_kw):
         super().__init__()
-        self.scale, self.lr_size = scale, lr_size or 256 // scale
+        self.sr_scale, self.scale, self.lr_size = scale, 1, hr_size
         self.encoder = PISREncoder(scale, hr_channels=hr_channels, lr_channels=lr_channels)
-        self.decoder = FSRCNN(scale, lr_size=self.lr_size, **{**STUDENT_SHAPE, **decoder_kw})
+        self.decoder = FSRCNN(scale, lr_size=hr_size // scale, **{**STUDENT_SHAPE, **decoder_kw})
 
     def forward_features(self, hr_face: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
         compressed = self.encoder(hr_face)

@@ -71,7 +71,7 @@ class PISRStudent(Method):
         self.head: LaplaceHead | None = None
         if lambda_distill > 0:
             with torch.no_grad():
-                probe = torch.zeros(1, 3, 2 * self.teacher.scale, 2 * self.teacher.scale)
+                probe = torch.zeros(1, 3, 2 * self.teacher.sr_scale, 2 * self.teacher.sr_scale)
                 channels = self.teacher.forward_features(probe)[1][distill_layer].shape[1]
             # the student has the decoder's structure, so its feature has the teacher's channel count
             self.head = LaplaceHead(channels, channels, hidden=head_hidden, min_scale=min_scale)
