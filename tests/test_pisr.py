@@ -79,3 +79,19 @@ def test_bundled_pisr_weights_load_and_upscale(name):
     model = load_model(name)
     out = model(torch.rand(1, 3, model.lr_size, model.lr_size))  # the teacher's lr_size is its HR input side
     assert out.shape == (1, 3, 256, 256) and torch.isfinite(out).all()
+
+
+def test_upscale_cli_with_the_bundled_pisr_x8(tmp_path):
+    """`fsr-edge upscale --model pisr-x8 --aligned` on a 32x32 face crop (skimage's astronaut: no data folder needed)."""
+    import numpy as np
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from fsr_edge.cli import main
+
+    face = Image.fromarray(astronaut()[30:230, 140:340]).resize((32, 32), Image.BICUBIC)
+    face.save(tmp_path / "face.png")
+    assert main(["upscale", str(tmp_path / "face.png"), "-o", str(tmp_path / "out"), "--model", "pisr-x8",
+                 "--aligned", "--no-progress"]) == 0
+    out = np.asarray(Image.open(tmp_path / "out" / "face.png"))
+    assert out.shape[:2] == (256, 256)
