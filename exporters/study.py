@@ -3,6 +3,7 @@
     python -m fsr_edge.exporters.study int8        --model M [--faces F] -o docs/results/export_int8
     python -m fsr_edge.exporters.study calibration --model M  --faces F  -o docs/results/export_calibration
     python -m fsr_edge.exporters.study prune       --model M  --faces F  -o docs/results/export_prune
+    python -m fsr_edge.exporters.study dist        --dist dist               -o docs/results/export_table_latency
 
 Timings: every variant of one table runs in ONE process, interleaved round by round (A B C A B C ...), and the
 table reports medians and ratios: on a shared machine absolute milliseconds drift, ratios measured back to
@@ -248,17 +249,65 @@ def study_prune(model, faces: Path | None, out: Path, *, ratios=(0.25, 0.5), fin
     return {"faces": eval_set.source, "threads": threads, "rows": rows, "notes": notes}
 
 
+def study_dist_latency(dist: Path, *, threads: int = 1) -> dict:
+    """fp32 vs INT8 latency of the artifacts in an export folder (ONNX Runtime, OpenVINO f32 hint, ExecuTorch)."""
+    import onnxruntime as ort
+    import openvino as ov
+
+    from fsr_edge.safety import load_executorch_method
+
+    from .manifest import load_manifest, read_golden
+
+    manifest = load_manifest(dist)
+    core = ov.Core()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.log_severity_level = 3
+    torch.set_num_threads(threads)
+    runners = {}
+    for a in manifest["artifacts"]:
+        if not a["file"] or a["verification"]["status"] == "failed":
+            continue
+        f = str(Path(dist) / a["file"])
+        x = read_golden(dist, a["golden"]["input"])
+        if a["target"] == "onnx":
+            s = ort.InferenceSession(f, so, providers=["CPUExecutionProvider"])
+            runners[a["id"]] = lambda s=s, x=x: s.run(None, {"lr_face": x})
+        elif a["target"] == "openvino":
+            r = core.compile_model(f, "CPU", {"INFERENCE_NUM_THREADS": str(threads),
+                                              **{k: v for k, v in a["runtime_config"].items() if k != "device"}})
+            req = r.create_infer_request()
+            runners[a["id"]] = lambda req=req, x=x: req.infer([x])
+        elif a["target"] == "executorch":
+            method, xt = load_executorch_method(f), torch.from_numpy(x)
+            runners[a["id"]] = lambda method=method, xt=xt: method.execute([xt])
+    ms = interleaved_ms(runners)
+    ratios = {}
+    for k in ms:
+        if "-int8-" in k and k.replace("-int8-", "-fp32-") in ms:
+            ratios[k.split("-")[0]] = ms[k] / ms[k.replace("-int8-", "-fp32-")]
+    return {"dist": str(dist), "model_name": manifest["model"]["name"], "threads": threads, "ms": ms,
+            "int8_over_fp32": ratios}
+
+
 def main(argv: list[str] | None = None) -> int:
     from fsr_edge.models import load_model
 
     p = argparse.ArgumentParser(prog="python -m fsr_edge.exporters.study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["int8", "calibration", "prune"])
-    p.add_argument("--model", required=True)
+    p.add_argument("what", choices=["int8", "calibration", "prune", "dist"])
+    p.add_argument("--model", help="student (int8, calibration, prune)")
+    p.add_argument("--dist", type=Path, help="export folder (dist): fp32 vs INT8 latency of its artifacts")
     p.add_argument("--faces", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("-o", "--output", type=Path, required=True, help="path stem: writes STEM.json")
     args = p.parse_args(argv)
+    if args.what == "dist":
+        result = study_dist_latency(args.dist, threads=args.threads)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return 0
     model = load_model(args.model).eval()
     if args.what == "int8":
         result = study_int8(model, args.faces, args.output, threads=args.threads)
