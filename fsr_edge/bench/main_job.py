@@ -75,7 +75,7 @@ def _export(model: str, out_dir: Path, *, data: str | Path | None, quick: bool, 
 
 def run_pipeline(out_dir: str | Path = "dist", *, model: str | None = None, teacher: str | None = None,
                  data: str | Path | None = None, quick: bool = False, overwrite: bool = False,
-                 threads: int | None = None, photo_pipeline: bool | None = None,
+                 threads: int | None = None, photo_pipeline: bool | None = None, spin: bool = False,
                  say: Callable[[str], None] = print) -> PipelineResult:
     from . import BenchOptions, bench_dist, default_teacher
 
@@ -103,7 +103,7 @@ def run_pipeline(out_dir: str | Path = "dist", *, model: str | None = None, teac
         say(f"[pipeline] 2/3 benchmark against {teacher or 'no teacher'} -> {out_dir}/report/")
         options = BenchOptions(threads=threads, time_cap_s=1.0 if quick else 5.0, crosscheck_s=1.0 if quick else 10.0,
                                eval_limit=4 if quick else None, min_iterations=20 if quick else 50,
-                               photo_pipeline=(not quick) if photo_pipeline is None else photo_pipeline)
+                               photo_pipeline=(not quick) if photo_pipeline is None else photo_pipeline, spin=spin)
         report = bench_dist(work, work / "report", teacher=teacher, data=data, options=options, progress=say,
                             notes=notes, dist_label=str(out_dir))
         (work / MARKER).write_text(json.dumps({

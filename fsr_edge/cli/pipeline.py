@@ -12,13 +12,17 @@ def add_parser(sub, name):
     p = sub.add_parser(name, help="main job: export the bundled student everywhere, verify, benchmark vs the teacher",
                        description=__doc__)
     p.add_argument("-o", "--output", default="dist", help="output folder (default: dist)")
-    p.add_argument("--model", default=None, help="student name or .safetensors (default: the bundled mskd-x8)")
+    p.add_argument("--model", default=None, help="student name or .safetensors (default: the bundled mskd-x8; pisr-x8, said in the "
+                        "report, in a build without it)")
     p.add_argument("--teacher", default=None, help="teacher name or .safetensors (default: the bundled mskd-teacher-x8)")
     p.add_argument("--data", default=os.environ.get("FSR_EDGE_FACES"),
-                   help="face folder for the quality columns (default: $FSR_EDGE_FACES, else one bundled face)")
+                   help="face folder for verification and the quality columns (default: $FSR_EDGE_FACES, else "
+                        "built-in astronaut crops: a smoke check)")
     p.add_argument("--threads", type=int, default=None, help="threads for every runtime (default: all usable cores)")
     p.add_argument("--quick", action="store_true",
                    help="ONNX + OpenVINO only, short timings (1 s per row), 4 quality faces, no 1080p photo timing: a smoke run")
+    p.add_argument("--spin", action="store_true",
+                   help="let runtimes busy-wait and pin threads (for a dedicated machine; see fsr-edge bench --help)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty output folder that is not a previous pipeline output")
     return p
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.report import summary_lines
 
     result = run_pipeline(args.output, model=args.model, teacher=args.teacher, data=args.data, quick=args.quick,
-                          overwrite=args.overwrite, threads=args.threads)
+                          overwrite=args.overwrite, threads=args.threads, spin=args.spin)
     arts = result.manifest["artifacts"]
     passed = sum((a.get("verification") or {}).get("status") == "passed" for a in arts)
     print(f"\nfsr-edge pipeline: done in {result.seconds:.0f} s")
