@@ -16,7 +16,9 @@ OUT="${3:-docs/results/fuzz_long.json}"
 WORKDIR="${FUZZ_WORKDIR:-/tmp/fsr-edge-fuzz-long}"
 mkdir -p "$WORKDIR"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-timeout $(( ${SECONDS_BUDGET%.*} + 600 )) nice -n 5 python - "$SECONDS_BUDGET" "$SEED" "$OUT" "$WORKDIR" <<'PY'
+PY="${PYTHON:-python}"
+[ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ] && PY=.venv/bin/python   # the README's venv when not active
+timeout $(( ${SECONDS_BUDGET%.*} + 600 )) nice -n 5 "$PY" - "$SECONDS_BUDGET" "$SEED" "$OUT" "$WORKDIR" <<'PY'
 import datetime, json, platform, sys
 from pathlib import Path
 from fsr_edge.cli.selfcheck import _write_json, fuzz_pipeline
@@ -31,7 +33,7 @@ sys.exit(0 if result["ok"] else 1)
 PY
 rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then   # killed by timeout (124) or faulthandler: a hang
-  python - "$OUT" "$rc" "$SEED" <<'PY'
+  "$PY" - "$OUT" "$rc" "$SEED" <<'PY'
 import json, sys
 from fsr_edge.cli.selfcheck import _write_json
 out, rc, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
