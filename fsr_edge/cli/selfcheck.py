@@ -83,9 +83,22 @@ def run(args: argparse.Namespace) -> int:
             res["seconds"] = round(time.monotonic() - started, 1)
             results[name] = res
     long_run = json.loads(LONG_FUZZ_RESULT.read_text()) if LONG_FUZZ_RESULT.exists() else None
-    print(render_table(results, long_run))
+    table = render_table(results, long_run)
+    print(table)
     if args.out:
-        _write_json(Path(args.out), {"checks": results, "long_fuzz": long_run})
+        import datetime
+        import platform
+
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        command = "fsr-edge selfcheck " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["selfcheck"] else "fsr-edge selfcheck"
+        out = Path(args.out)
+        _write_json(out, {"date": when, "command": command, "machine": platform.platform(), "checks": results,
+                          "long_fuzz": long_run})
+        out.with_suffix(".md").write_text(
+            f"# fsr-edge selfcheck\n\n{when}, `{command}`, {platform.platform()}, {os.cpu_count()} CPUs.\n\n"
+            f"{table}\n\nrefused cleanly = a one-line FsrEdgeError naming the file; crashes = any other exception; "
+            "data lost = a checkpoint that no longer loads or final weights that differ from an uninterrupted "
+            f"run's. Details per check: {out.name}.\n")
     return 0 if all(r["ok"] for r in results.values()) else 1
 
 
