@@ -9,7 +9,9 @@ removes channels.
     * each residual block's inner width (conv1 out / conv2 in)            -> ``block_channels``
     * the x2 stage widths c1, c2 (groups of 4 conv outputs feed one channel after pixel shuffle) -> ``channels``
   The residual stream c0 is shared by the head, every block and the first feature map, so it is kept.
-  Widths round to multiples of 8 (SIMD-friendly). The result is an ordinary EdgeSR saved with save_model
+  FSRCNN (the PISR student) has no residuals: every layer's output channels are ranked on their own, and the
+  widths d (extract, expand) and s (shrink, mapping) shrink together so the result is FSRCNN(d', s', m).
+  Widths round to multiples of 8 (SIMD-friendly). The result is an ordinary model saved with save_model
   (arch + kwargs in the metadata), so every exporter takes it unchanged.
 """
 
@@ -47,17 +49,20 @@ def sparsity(model: nn.Module) -> float:
 def prune_channels(model: nn.Module, *, ratio: float, multiple: int = 8) -> tuple[nn.Module, dict]:
     """A narrower EdgeSR keeping the (1 - ratio) most important channels of every prunable group.
 
-    Returns (pruned model in eval mode, kwargs to rebuild it with create_model("edge_sr_x8", **kwargs)).
+    Returns (pruned model in eval mode, kwargs to rebuild it with create_model(<its arch>, **kwargs)).
     """
-    from fsr_edge.models import EdgeSR
+    from fsr_edge.models import FSRCNN, EdgeSR
 
-    if not isinstance(model, EdgeSR):
-        raise ConfigError(f"structured pruning is written for EdgeSR, got {type(model).__name__}")
     if not 0 <= ratio < 1:
         raise ConfigError(f"pruning ratio must be in [0, 1), got {ratio}")
 
     def keep_n(width: int) -> int:
         return max(multiple, min(width, multiple * math.ceil(width * (1 - ratio) / multiple)))
+
+    if isinstance(model, FSRCNN):
+        return _prune_fsrcnn(model, keep_n)
+    if not isinstance(model, EdgeSR):
+        raise ConfigError(f"structured pruning is written for EdgeSR and FSRCNN, got {type(model).__name__}")
 
     c0, c1, c2 = model.feature_channels
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -89,5 +94,35 @@ def prune_channels(model: nn.Module, *, ratio: float, multiple: int = 8) -> tupl
               "block_channels": [len(k) for k in block_keep], "lr_size": model.lr_size}
     pruned = EdgeSR(scale=model.scale, channels=tuple(kwargs["channels"]), blocks=kwargs["blocks"],
                     block_channels=tuple(kwargs["block_channels"]), lr_size=model.lr_size)
+    pruned.load_state_dict(sd, strict=True)
+    return pruned.eval(), kwargs
+
+
+def _prune_fsrcnn(model: nn.Module, keep_n) -> tuple[nn.Module, dict]:
+    """FSRCNN: conv -> PReLU chains without residuals; rank each conv's outputs by |filter| + |next conv's slice|."""
+    from fsr_edge.models import FSRCNN
+
+    sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # (conv prefix, its PReLU prefix, the consumer conv prefix) along the chain
+    chain = ["extract", "shrink", *[f"mapping.{i}" for i in range(len(model.mapping))], "expand"]
+    up = "upsample" if isinstance(model.upsample, nn.ConvTranspose2d) else "upsample.0"
+    d, s = model.extract[0].out_channels, model.shrink[0].out_channels
+    d_keep, s_keep = keep_n(d), keep_n(s)
+    for i, name in enumerate(chain):
+        consumer = chain[i + 1] if i + 1 < len(chain) else up
+        w = sd[f"{name}.0.weight"]
+        cw = sd[f"{consumer}.weight" if consumer == up else f"{consumer}.0.weight"]
+        # a ConvTranspose2d weight is (in, out, k, k): its input channels are dim 0
+        in_dim = 0 if consumer == "upsample" and up == "upsample" else 1
+        score = w.abs().sum((1, 2, 3)) + cw.abs().sum(tuple(j for j in range(4) if j != in_dim))
+        n = d_keep if w.shape[0] == d and name in ("extract", "expand") else s_keep
+        idx = score.topk(n).indices.sort().values
+        sd[f"{name}.0.weight"], sd[f"{name}.0.bias"] = w[idx], sd[f"{name}.0.bias"][idx]
+        sd[f"{name}.1.weight"] = sd[f"{name}.1.weight"][idx]
+        ckey = f"{consumer}.weight" if consumer == up else f"{consumer}.0.weight"
+        sd[ckey] = sd[ckey].index_select(in_dim, idx)
+    kwargs = {"d": d_keep, "s": s_keep, "m": len(model.mapping), "lr_size": model.lr_size,
+              "upsampler": "deconv" if up == "upsample" else "pixelshuffle", "skip": model.skip}
+    pruned = FSRCNN(model.scale, **kwargs)
     pruned.load_state_dict(sd, strict=True)
     return pruned.eval(), kwargs

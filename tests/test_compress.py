@@ -93,3 +93,18 @@ def test_pruned_student_exports_to_onnx(student, tmp_path):
     x = torch.rand(1, 3, LR, LR)
     with torch.no_grad():
         assert abs(run(x.numpy()) - pruned(x).numpy()).max() < 1e-4
+
+
+def test_channel_pruning_of_the_fsrcnn_student(tmp_path):
+    torch.manual_seed(0)
+    fsrcnn = create_model("pisr_student_x8", d=24, s=16, lr_size=LR).eval()
+    x = torch.rand(1, 3, LR, LR)
+    same, _ = prune_channels(fsrcnn, ratio=0.0)
+    with torch.no_grad():
+        torch.testing.assert_close(same(x), fsrcnn(x))
+    pruned, kwargs = prune_channels(fsrcnn, ratio=0.5)
+    assert (kwargs["d"], kwargs["s"]) == (16, 8)
+    assert count_macs(pruned, (1, 3, LR, LR)) < 0.7 * count_macs(fsrcnn, (1, 3, LR, LR))
+    path = save_model(pruned, tmp_path / "p.safetensors", arch="pisr_student_x8", kwargs=kwargs)
+    with torch.no_grad():
+        torch.testing.assert_close(load_model(path)(x), pruned(x))
