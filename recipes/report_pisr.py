@@ -254,8 +254,8 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
             continue
         lines += [f"### {scale_key}: two seeds (the margin is small)", "",
                   "Best validation PSNR logged by the training loop (clean val, float RGB, not 8-bit quantised, "
-                  "so a few hundredths off the tables above). Seed = model init (random-init rows) and data order "
-                  "/ distillation-head init (decoder-init rows); degradation draws are the same.", "",
+                  "so a few hundredths off the tables above). Seed = data order, plus the model init (random-init rows) or the distillation-head init (PISR); "
+                  "the degradation draws are the same.", "",
                   "| model | seed 0 | seed 1 | mean |", "|---|---:|---:|---:|"]
         for label, per_seed in rows.items():
             vals = [per_seed[k]["best_val_psnr"] for k in ("0", "1") if k in per_seed]
