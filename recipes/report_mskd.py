@@ -283,7 +283,8 @@ def _fmt(v, key) -> str:
 def _markdown(results: dict, metrics) -> str:
     lines = ["# MSKD x8: dictionary teacher and adversarial multi-scale feature distillation", "",
              "Regenerate: `python -m fsr_edge.recipes.report_mskd` (add `--bundle` to ship new runs first). "
-             "Val split of the face set (24 faces, identities disjoint from train), 32x32 -> 256x256.",
+             f"Val split of the face set (identities disjoint from train; "
+             f"{results['settings']['limit'] or 'all 24'} faces evaluated), 32x32 -> 256x256.",
              "Metrics: PSNR/SSIM/MS-SSIM on RGB, 8-bit quantised, no border crop; FD-VGG19 (Frechet distance "
              "on VGG19 features: NOT FID) and VGG perceptual distance (LPIPS recipe without learned weights: NOT "
              "LPIPS), lower is better; identity = cosine of dlib face embeddings.", ""]
