@@ -122,7 +122,9 @@ def _load_openvino(spec):
             "cpu_pinning": bool(compiled.get_property("ENABLE_CPU_PINNING"))}
 
     def infer(x):
-        request.infer({0: x})
+        # shared in/out: the Python binding would otherwise copy the input and every output on top of the one
+        # copy out below (measured: ~0.9 ms per call for this x8 output, +29% vs benchmark_app at 3 ms)
+        request.infer({0: x}, share_inputs=True, share_outputs=True)
         return request.get_output_tensor(0).data.copy()
 
     return infer, info
