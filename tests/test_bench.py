@@ -276,6 +276,57 @@ def test_android_runner_parses_executor_runner_and_writes_the_same_fields(tmp_pa
     assert "| executorch-int8-android | executorch | int8 |" in (tmp_path / "report.md").read_text()
 
 
+def test_golden_files_reads_the_manifests_dicts(tiny_dist):
+    from fsr_edge.bench.harness import golden_files, load_manifest
+
+    art = load_manifest(tiny_dist)["artifacts"][0]
+    assert isinstance(art["golden"]["input"], dict)  # {file, shape, dtype, byte_order}, not a path
+    assert golden_files(art, tiny_dist) == (tiny_dist / "golden_in.bin", tiny_dist / "golden_out.bin")
+    assert golden_files({**art, "golden": None}, tiny_dist) is None
+
+
+_FAKE_ADB = """#!/bin/sh
+# stands in for adb (no phone here): the device is the folder $FAKE_PHONE; the runner prints what executor_runner does
+[ "$1" = "-s" ] && shift 2
+case "$1" in
+  push) cp "$2" "$FAKE_PHONE/$(basename "$3")" ;;
+  pull) cp "$FAKE_PHONE/golden_in.bin.out" "$3" ;;
+  shell) case "$*" in
+      *executor_runner*--inputs*) cp "$FAKE_GOLDEN_OUT" "$FAKE_PHONE/golden_in.bin.out"
+                                  echo "Model executed successfully 1 time(s) in 2.000000 ms." ;;
+      *executor_runner*) echo "Model executed successfully 50 time(s) in 100.000000 ms." ;;
+      *getprop*) echo Pixel ;;
+    esac ;;
+esac
+"""
+
+
+def test_android_bench_pushes_the_golden_pair_of_a_real_manifest(tiny_dist, tmp_path, monkeypatch):
+    """bench_android on a real exported manifest (golden input/output are dicts): the golden pair goes to the phone
+    and its PSNR is computed. adb is not installed here, so a shell script stands in for the phone."""
+    import shutil
+
+    from fsr_edge.bench.android import bench_android
+    from fsr_edge.exporters.manifest import load_manifest, write_manifest
+
+    dist = tmp_path / "dist"
+    shutil.copytree(tiny_dist, dist)
+    manifest = load_manifest(dist)
+    manifest["artifacts"][0]["target"] = "executorch"  # the runner is fake; the manifest's golden entry is real
+    write_manifest(dist, manifest)
+    bin_dir, phone = tmp_path / "bin", tmp_path / "phone"
+    bin_dir.mkdir(), phone.mkdir()
+    (bin_dir / "adb").write_text(_FAKE_ADB)
+    (bin_dir / "adb").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PHONE", str(phone))
+    monkeypatch.setenv("FAKE_GOLDEN_OUT", str(dist / "golden_out.bin"))
+    report = bench_android(dist, tmp_path / "out", runner=bin_dir / "adb", runs=2, executions=50)
+    row = report["rows"][0]
+    assert row["status"] == "measured" and row["golden_psnr_db"] == float("inf")
+    assert (phone / "golden_in.bin").read_bytes() == (dist / "golden_in.bin").read_bytes()
+
+
 @pytest.mark.slow
 def test_photo_pipeline_times_one_and_six_faces(tiny_dist):
     pytest.importorskip("dlib", reason="face detection needs the fsr_edge[faces] extra")

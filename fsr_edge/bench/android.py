@@ -86,7 +86,7 @@ def _device_info(serial: str | None) -> dict:
 def bench_android(dist: str | Path, out_dir: str | Path, *, runner: str | Path, serial: str | None = None,
                   threads: int = 4, runs: int = 10, executions: int = 50) -> dict:
     from .. import __version__
-    from .harness import load_manifest, sha256_file
+    from .harness import golden_files, load_manifest, sha256_file
     from .report import write_report
 
     if shutil.which("adb") is None:
@@ -112,17 +112,17 @@ def bench_android(dist: str | Path, out_dir: str | Path, *, runner: str | Path, 
         _adb(serial, "push", str(path), remote)
         base = f"cd {REMOTE_DIR} && ./executor_runner --model_path {path.name} --cpu_threads {threads}"
         first, golden_psnr = None, None
-        golden = art.get("golden") or {}
-        if golden.get("input") and golden.get("output"):
+        golden = golden_files(art, dist)
+        if golden:
             # the manifest's golden pair on the phone: --inputs feeds the raw float32 file, --output_file writes
             # <base>-0.bin; its PSNR to the stored output says the phone computes what the desktop verified
-            _adb(serial, "push", str(dist / golden["input"]), f"{REMOTE_DIR}/golden_in.bin")
+            _adb(serial, "push", str(golden[0]), f"{REMOTE_DIR}/golden_in.bin")
             first = parse_executor_runner(_adb(serial, "shell", f"{base} --num_executions 1 --inputs golden_in.bin "
                                                                   "--output_file phone_out 2>&1"))
             local = out_dir / f"{art['id']}-phone_out-0.bin"
             out_dir.mkdir(parents=True, exist_ok=True)
             _adb(serial, "pull", f"{REMOTE_DIR}/phone_out-0.bin", str(local))
-            ref = np.fromfile(dist / golden["output"], dtype="<f4")
+            ref = np.fromfile(golden[1], dtype="<f4")
             got = np.fromfile(local, dtype="<f4")
             if got.shape == ref.shape:
                 mse = float(np.mean((got.astype(np.float64) - ref) ** 2))

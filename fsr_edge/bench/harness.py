@@ -66,6 +66,18 @@ def sha256_file(path: str | Path) -> str:
     return digest(Path(path))[0]
 
 
+def golden_files(artifact: dict, dist: str | Path) -> tuple[Path, Path] | None:
+    """(input, output) paths of the artifact's golden pair in DIST, or None when the manifest names none or a
+    file is missing. The manifest's ``golden.input`` / ``golden.output`` are dicts ({file, shape, dtype, byte_order}),
+    never bare paths."""
+    golden = artifact.get("golden") or {}
+    names = [(golden.get(key) or {}).get("file") for key in ("input", "output")]
+    if not all(names):
+        return None
+    paths = (Path(dist) / names[0], Path(dist) / names[1])
+    return paths if all(p.is_file() for p in paths) else None
+
+
 def load_manifest(dist: str | Path) -> dict:
     """DIST/manifest.json, validated by the export library's own schema check."""
     from ..exporters.manifest import load_manifest as _load
@@ -207,10 +219,9 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
         spec = {**base_spec, "runtime": runtime, "path": str(_runnable_file(path, runtime)),
                 "precision": art.get("precision"), "device": row["device"], "input_shape": _io_shape(art, model),
                 "ov_hint": row["ov_hint"]}
-        golden = art.get("golden") or {}
-        g_in, g_out = (golden.get("input") or {}).get("file"), (golden.get("output") or {}).get("file")
-        if g_in and g_out and (dist / g_in).exists() and (dist / g_out).exists():
-            spec["golden_input"], spec["golden_output"] = str(dist / g_in), str(dist / g_out)
+        golden = golden_files(art, dist)
+        if golden:
+            spec["golden_input"], spec["golden_output"] = map(str, golden)
         jobs.append(_Job(row, spec))
         if runtime == "onnxruntime" and cuda and _ort_has_cuda():
             jobs.append(_Job({**row, "id": f"{row['id']}-cuda", "device": "cuda"}, {**spec, "device": "cuda"}))
