@@ -285,6 +285,9 @@ def write_cards(results: dict) -> list[Path]:
         teacher = WEIGHTS_DIR / f"pisr_teacher_x{s}.json"
         teacher_facts = json.loads(teacher.read_text()) if teacher.exists() else {}
         method = facts["config"]["method"]
+        train_node = facts["config"]["data"]["train"]
+        crops = (f"{train_node['hr_crop']}x{train_node['hr_crop']} HR random crops" if "hr_crop" in train_node
+                 else "whole 256x256 faces")
         rows = []
         for deg, per_row in per_deg.items():
             for row in ("bicubic", "w/o KD (random init)", "PISR student"):
@@ -318,7 +321,7 @@ def write_cards(results: dict) -> list[Path]:
   L1 + {method.get('lambda_distill')} x Laplace VID distillation at decoder feature index {method.get('distill_layer')};
   best val step {facts['best_step']}. Recipes: `recipes/pisr_x{s}_teacher.yaml`, `recipes/pisr_x{s}_student.yaml`.
 - **Training data**: the 180-image train split of the project's face set (aligned 512x512, resized to 256),
-  128x128 HR random crops with flips. Sources (CC BY 4.0): Face Research Lab London Set, Lisa DeBruine and
+  {crops} with flips. Sources (CC BY 4.0): Face Research Lab London Set, Lisa DeBruine and
   Benedict Jones, 2017, figshare, doi:10.6084/m9.figshare.5047666.v5; Young Adult White Faces with Manipulated
   Versions (the "canada" set), Lisa DeBruine, figshare; both as distributed in the webmorphR.stim collection.
   Small and demographically narrow: expect weaker results on faces unlike these.
