@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .exporters.manifest import digest, load_manifest
+from .exporters.manifest import load_manifest
 from .errors import FsrEdgeError
+from .safety import load_executorch_method, verify_sha256
 
 __all__ = ["ASSETS_DIR", "GoldenCheck", "argb_to_rgb", "check_golden", "executorch_artifacts", "install_artifacts",
            "load_manifest", "postprocess", "preprocess_argb", "psnr_db", "read_golden", "rgb_to_argb"]
@@ -159,15 +160,13 @@ def check_golden(manifest: Mapping, dist_dir: str | Path, *, artifact_id: str | 
     and compares with its golden output against ``golden.min_psnr_db``: what the app does at first launch.
     """
     import torch
-    from executorch.runtime import Runtime
 
-    runtime = Runtime.get()
     checks = []
     for art in executorch_artifacts(manifest):
         if artifact_id is not None and art["id"] != artifact_id:
             continue
         golden_in, golden_out = read_golden(art, dist_dir)
-        method = runtime.load_program(Path(dist_dir) / art["file"]).load_method("forward")
+        method = load_executorch_method(Path(dist_dir) / art["file"])  # verified: a corrupt .pte is refused
         actual = method.execute([torch.from_numpy(golden_in)])[0].numpy()
         lo, hi = art["outputs"][0]["value_range"]
         checks.append(GoldenCheck(art["id"], psnr_db(golden_out, actual, data_range=hi - lo),
@@ -208,16 +207,16 @@ def install_artifacts(dist_dir: str | Path, android_dir: str | Path) -> list[Pat
     assets = android_dir / ASSETS_DIR
     written = []
     for art in artifacts:
-        src = dist_dir / art["file"]
-        if not src.is_file():
-            raise FsrEdgeError(f"{src}: listed in the manifest as {art['id']} but missing; re-run the export")
-        if art.get("sha256") and digest(src)[0] != art["sha256"]:
-            raise FsrEdgeError(f"{src}: sha256 differs from the manifest; the export is stale or partial, re-run it")
         rel_paths = [art["file"], *art.get("extra_files", []),
                      *(art["golden"][k]["file"] for k in ("input", "output") if art.get("golden"))]
         for rel in rel_paths:
             if Path(rel).is_absolute() or ".." in Path(rel).parts:
                 raise FsrEdgeError(f"{dist_dir / MANIFEST_NAME}: path {rel!r} leaves the export folder; re-export")
+        src = dist_dir / art["file"]
+        if not src.is_file():
+            raise FsrEdgeError(f"{src}: listed in the manifest as {art['id']} but missing; re-run the export")
+        verify_sha256(src, art.get("sha256"))  # a stale, partial or unrecorded program is refused
+        for rel in rel_paths:
             _copy_atomic(dist_dir / rel, assets / rel)
             written.append(assets / rel)
     _copy_atomic(dist_dir / MANIFEST_NAME, assets / MANIFEST_NAME)

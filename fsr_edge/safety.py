@@ -29,10 +29,17 @@ _PTE_MAGIC_PREFIX = b"ET"
 
 
 def sha256_file(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file, or of a folder (a Core ML ``.mlpackage``): its files' sorted relative POSIX paths,
+    each followed by that file's bytes. The export manifest records exactly this."""
+    path = Path(path)
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_bytes), b""):
-            h.update(chunk)
+    files = sorted(q for q in path.rglob("*") if q.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if file is not path:
+            h.update(file.relative_to(path).as_posix().encode())
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(chunk_bytes), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 
@@ -41,7 +48,7 @@ def verify_sha256(path: str | os.PathLike, expected: str | None) -> Path:
     path = Path(path)
     if not expected:
         raise WeightsError(f"{path}: no sha256 recorded for it; refusing an artifact that cannot be verified")
-    if not path.is_file():
+    if not path.exists():
         raise WeightsError(f"{path}: no such artifact file")
     actual = sha256_file(path)
     if actual != expected.strip().lower():

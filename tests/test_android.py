@@ -133,6 +133,32 @@ def test_install_refuses_a_stale_program_and_a_wrong_folder(tmp_path):
     assert not (app / "app/src/main/assets/manifest.json").exists()
 
 
+def test_install_refuses_a_program_with_no_recorded_sha256(tmp_path):
+    dist, app = _fake_export(tmp_path, sha="")
+    with pytest.raises(FsrEdgeError, match="no sha256 recorded"):
+        install_artifacts(dist, app)
+    assert not (app / "app/src/main/assets/m.pte").exists()
+
+
+def test_check_golden_refuses_a_corrupt_program_before_running_it(tmp_path):
+    from fsr_edge.android import check_golden
+    from fsr_edge.errors import WeightsError
+
+    dist, _ = _fake_export(tmp_path)  # m.pte holds b"pte bytes": no ExecuTorch header
+    manifest = json.loads((dist / "manifest.json").read_text())
+    manifest["artifacts"][0]["golden"] = {
+        "input": _write_golden_pair(dist, "in", (1, 3, 2, 2)), "output": _write_golden_pair(dist, "out", (1, 3, 4, 4)),
+        "output_source": "artifact", "min_psnr_db": 40.0}
+    with pytest.raises(WeightsError, match="not an ExecuTorch program"):
+        check_golden(manifest, dist)
+
+
+def _write_golden_pair(dist, stem, shape):
+    from fsr_edge.exporters.manifest import write_golden
+
+    return write_golden(np.zeros(shape, np.float32), dist / f"{stem}.bin")
+
+
 def test_install_refuses_paths_leaving_the_export(tmp_path):
     dist, app = _fake_export(tmp_path, file="../m.pte")
     (tmp_path / "m.pte").write_bytes(b"x")

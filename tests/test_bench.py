@@ -175,6 +175,25 @@ def test_sha256_mismatch_is_failed_and_not_loaded(tiny_dist, tmp_path):
     assert _row(report, "openvino-fp32-32x32")["status"] == "measured"  # the intact artifact is still measured
 
 
+def test_onnx_failing_the_safety_check_is_failed_and_not_loaded(tiny_dist, tmp_path):
+    """A manifest re-written around a broken ONNX (sha256 matches): fsr_edge.safety.check_onnx_file refuses it."""
+    from fsr_edge.exporters.manifest import digest, load_manifest, write_manifest
+
+    dist = tmp_path / "dist"
+    shutil.copytree(tiny_dist, dist)
+    (dist / "student_fp32_32x32.onnx").write_bytes(b"\x08\x07not a protobuf model")
+    manifest = load_manifest(dist)
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["id"] == "onnx-fp32-32x32"]
+    manifest["artifacts"][0]["sha256"] = digest(dist / "student_fp32_32x32.onnx")[0]
+    write_manifest(dist, manifest)
+    report = bench_dist(dist, tmp_path / "rep", teacher=None,
+                        options=BenchOptions(threads=1, iterations=3, photo_pipeline=False, baselines=False,
+                                             crosscheck_s=0, peak_runs=0), progress=None)
+    row = _row(report, "onnx-fp32-32x32")
+    assert row["status"] == "failed" and "ONNX" in row["reason"] and "not loaded" in row["reason"]
+    assert "latency" not in row
+
+
 def test_missing_or_broken_manifest_is_one_clear_error(tmp_path):
     with pytest.raises(FsrEdgeError, match="no manifest"):
         bench_dist(tmp_path, tmp_path / "rep", teacher=None, options=FAST, progress=None)

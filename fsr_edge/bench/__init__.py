@@ -4,8 +4,8 @@ teacher, each row measured in its own process; reports (Markdown, JSON, plots) a
     report = bench_dist("dist", "dist/report", teacher=default_teacher(), options=BenchOptions(threads=2))
 """
 
-from .harness import (DEFAULT_TEACHER, BenchOptions, bench_dist, load_manifest, ratios, runtime_unavailable,
-                      sha256_file)
+from ..safety import sha256_file
+from .harness import DEFAULT_TEACHER, BenchOptions, bench_dist, load_manifest, ratios, runtime_unavailable
 from .report import merge_reports, render_markdown, summary_lines, write_report
 
 

@@ -3,7 +3,8 @@
 Run by file path, not as ``fsr_edge.bench._worker``: importing the package would import torch, and the ONNX
 Runtime / OpenVINO rows would then carry torch's few hundred MB in their memory numbers. So this file imports
 only the standard library, numpy and the one runtime it measures (torch only for the PyTorch and ExecuTorch
-rows, whose runtimes need it).
+rows, whose runtimes need it; the ExecuTorch row also opens its .pte through ``fsr_edge.safety``). ONNX files are
+checked with ``fsr_edge.safety.check_onnx_file`` by the harness before this process starts.
 
 SPEC keys: runtime (pytorch|onnxruntime|openvino|executorch|tensorrt|coreml), path (artifact file) or model
 (bundled name / .safetensors for pytorch), input_shape, threads, device (cpu|cuda), precision, iterations (fixed
@@ -142,8 +143,9 @@ def _load_executorch(spec):
     portable_lib._unsafe_reset_threadpool(spec["threads"])  # XNNPACK's pool: the only thread knob it has
     from executorch.runtime import Runtime
 
-    program = Runtime.get().load_program(spec["path"])
-    method = program.load_method("forward")
+    from fsr_edge.safety import load_executorch_method  # torch is loaded already: no extra memory in the numbers
+
+    method = load_executorch_method(spec["path"])  # verified: a corrupt .pte is refused, not executed
     info = {"executorch_threads": int(portable_lib._threadpool_get_thread_count()),
             "backends": sorted(Runtime.get().backend_registry.registered_backend_names)}
 
@@ -268,6 +270,8 @@ def measure(spec: dict) -> dict:
     res["rss_start_mb"] = _rss_mb()
     t0 = time.perf_counter()
     __import__(_RUNTIME_MODULES[runtime])
+    if runtime == "executorch":
+        import fsr_edge.safety  # noqa: F401  the .pte guard; counted with the runtime's import, not its load
     res["import_s"] = time.perf_counter() - t0
     res["rss_after_import_mb"] = _rss_mb()
 

@@ -86,7 +86,8 @@ def _device_info(serial: str | None) -> dict:
 def bench_android(dist: str | Path, out_dir: str | Path, *, runner: str | Path, serial: str | None = None,
                   threads: int = 4, runs: int = 10, executions: int = 50) -> dict:
     from .. import __version__
-    from .harness import golden_files, load_manifest, sha256_file
+    from ..safety import sha256_file
+    from .harness import golden_files, load_manifest
     from .report import write_report
 
     if shutil.which("adb") is None:

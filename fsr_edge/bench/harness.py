@@ -25,7 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError, FsrEdgeError
+from ..errors import ConfigError, FsrEdgeError, WeightsError
+from ..safety import check_onnx_file, sha256_file
 
 WORKER = Path(__file__).with_name("_worker.py")
 DEFAULT_TEACHER = "mskd-teacher-x8"
@@ -57,13 +58,6 @@ class BenchOptions:
 class _Job:
     row: dict
     spec: dict | None = None            # None: not measured (row carries the reason)
-
-
-def sha256_file(path: str | Path) -> str:
-    """The manifest's sha256 of an artifact (a file, or a folder such as a Core ML .mlpackage)."""
-    from ..exporters.manifest import digest
-
-    return digest(Path(path))[0]
 
 
 def golden_files(artifact: dict, dist: str | Path) -> tuple[Path, Path] | None:
@@ -216,7 +210,15 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
                               "reason": f"sha256 mismatch: manifest {str(art.get('sha256'))[:12]}..., file {actual[:12]}...; "
                                         "not loaded (re-export or re-download the artifact)"}))
             continue
-        spec = {**base_spec, "runtime": runtime, "path": str(_runnable_file(path, runtime)),
+        runnable = _runnable_file(path, runtime)
+        if runnable.suffix == ".onnx":
+            # checked here, in the parent: importing fsr_edge (torch) in the worker would inflate its memory numbers
+            try:
+                check_onnx_file(runnable)
+            except WeightsError as err:
+                jobs.append(_Job({**row, "status": "failed", "reason": f"{err}; not loaded"}))
+                continue
+        spec = {**base_spec, "runtime": runtime, "path": str(runnable),
                 "precision": art.get("precision"), "device": row["device"], "input_shape": _io_shape(art, model),
                 "ov_hint": row["ov_hint"]}
         golden = golden_files(art, dist)
