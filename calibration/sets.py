@@ -83,11 +83,9 @@ class CalibrationSet:
         path = Path(path)
         if path.exists() and not overwrite:
             raise ConfigError(f"{path}: already exists; pass overwrite=True (--overwrite) to replace it")
-        from fsr_edge.exporters._files import atomic_output
+        from fsr_edge.io import atomic_write_json
 
-        with atomic_output(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return atomic_write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CalibrationSet":

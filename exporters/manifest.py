@@ -51,7 +51,7 @@ import numpy as np
 
 from fsr_edge.safety import sha256_file
 
-from ._files import atomic_output
+from ._files import atomic_write_json
 
 FORMAT = "fsr_edge.export-manifest/1"
 ARTIFACT_KEYS = ("id", "target", "precision", "file", "extra_files", "sha256", "size_bytes", "runtime",
@@ -113,9 +113,7 @@ def new_manifest(*, model: dict, calibration: dict | None, verification_faces: s
 def write_manifest(dist: Path, manifest: dict) -> Path:
     validate(manifest)
     path = Path(dist) / "manifest.json"
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
-    return path
+    return atomic_write_json(path, manifest, indent=2, default=_json_default)
 
 
 def load_manifest(dist: Path) -> dict:

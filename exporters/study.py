@@ -293,6 +293,8 @@ def study_dist_latency(dist: Path, *, threads: int = 1) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from fsr_edge.models import load_model
 
+    from ._files import atomic_write_json
+
     p = argparse.ArgumentParser(prog="python -m fsr_edge.exporters.study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["int8", "calibration", "prune", "dist"])
@@ -304,8 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.what == "dist":
         result = study_dist_latency(args.dist, threads=args.threads)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_json(args.output.with_suffix(".json"), result)
         print(json.dumps(result, indent=2))
         return 0
     model = load_model(args.model).eval()
@@ -316,9 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = study_prune(model, args.faces, args.output, threads=args.threads)
     result = {"model": args.model, **result}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    path = args.output.with_suffix(".json")
-    path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    atomic_write_json(args.output.with_suffix(".json"), result, default=float)
     print(json.dumps(result, indent=2, default=float))
     return 0
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from .artifact import Artifact, Precision, RuntimeUnavailable, Target, check_precision, versions
 from . import onnx as onnx_exporter
+from ._files import atomic_write_bytes
 
 NOT_AVAILABLE = "not available here: needs CUDA + TensorRT"
 
@@ -90,7 +91,6 @@ def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _build_engine(onnx_path: Path, engine_path: Path, precision: Precision) -> Path:
-    import os
     import tensorrt as trt
 
     from fsr_edge.errors import WeightsError
@@ -109,11 +109,7 @@ def _build_engine(onnx_path: Path, engine_path: Path, precision: Precision) -> P
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise WeightsError(f"{onnx_path}: TensorRT engine build failed")
-    engine_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = engine_path.with_name(f".tmp-{engine_path.name}")
-    tmp.write_bytes(bytes(serialized))
-    os.replace(tmp, engine_path)
-    return engine_path
+    return atomic_write_bytes(engine_path, bytes(serialized))
 
 
 def _runtime_name() -> str:

@@ -13,9 +13,7 @@ Face alignment and paste-back have their Python reference in ``fsr_edge.faces`` 
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 from .exporters.manifest import load_manifest
 from .errors import FsrEdgeError
+from .io import atomic_output
 from .safety import load_executorch_method, verify_sha256
 
 __all__ = ["ASSETS_DIR", "GoldenCheck", "argb_to_rgb", "check_golden", "executorch_artifacts", "install_artifacts",
@@ -179,15 +178,8 @@ def check_golden(manifest: Mapping, dist_dir: str | Path, *, artifact_id: str | 
 
 # ---------------------------------------------------------------------------------------------------- install
 def _copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def install_artifacts(dist_dir: str | Path, android_dir: str | Path) -> list[Path]:

@@ -5,12 +5,15 @@ Tensor/array contract used across fsr_edge: RGB, float32 in [0, 1]; arrays are (
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import struct
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -192,6 +195,48 @@ def to_uint(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     return np.round(np.clip(rgb, 0.0, 1.0) * top).astype(np.uint16 if bit_depth == 16 else np.uint8)
 
 
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """``with atomic_output(p) as tmp: write(tmp)``: ``tmp`` (a fresh file in ``p``'s folder) is renamed over ``p``
+    only when the block succeeds, so a crash never leaves a partial file under the real name. The result gets the
+    usual permissions (0666 minus the umask), not mkstemp's owner-only 0600: outputs are meant to be shared."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_json(path: str | os.PathLike, obj, *, indent: int = 2, default=None, allow_nan: bool = True) -> Path:
+    """``json.dumps(obj)`` + newline, written atomically. ``allow_nan=False`` refuses NaN/inf (strict JSON)."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent, default=default, allow_nan=allow_nan) + "\n")
+
+
 def write_png(path: str | os.PathLike, rgb: np.ndarray, *, alpha: np.ndarray | None = None,
               bit_depth: int = 8, overwrite: bool = False) -> Path:
     """Write RGB(A) float [0, 1] as PNG, atomically (temp file + rename) so no half-written output is left.
@@ -205,9 +250,7 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, *, alpha: np.ndarray | N
     arr = to_uint(rgb, bit_depth)
     if alpha is not None:
         arr = np.concatenate([arr, to_uint(alpha, bit_depth)[..., None]], axis=2)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".png") as tmp:
         if bit_depth == 16:
             import png  # pypng
 
@@ -217,9 +260,5 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, *, alpha: np.ndarray | N
                 writer.write(f, arr.reshape(h, w * c).tolist())
         else:
             Image.fromarray(arr).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 

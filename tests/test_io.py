@@ -240,3 +240,21 @@ def test_tiff16_orientation(tmp_path):
     img = read_image(tmp_path / "o.tif")
     assert img.rgb.shape == (3, 2, 3)
     assert np.allclose(img.rgb[..., 0] * 65535, np.rot90(arr, k=3))
+
+
+def test_atomic_writers_replace_whole_files_and_leave_no_temp(tmp_path):
+    import json
+    import stat
+
+    from fsr_edge.io import atomic_write_json, atomic_write_text
+
+    path = tmp_path / "sub" / "doc.json"
+    atomic_write_json(path, {"a": 1})
+    assert json.loads(path.read_text()) == {"a": 1}
+    atomic_write_text(path, "replaced\n")
+    assert path.read_text() == "replaced\n"
+    assert stat.S_IMODE(path.stat().st_mode) & 0o044, "shared outputs are not owner-only (mkstemp's 0600)"
+    with pytest.raises(ValueError):
+        atomic_write_json(path, {"x": float("nan")}, allow_nan=False)
+    assert path.read_text() == "replaced\n"  # a failed write leaves the old file whole
+    assert sorted(p.name for p in path.parent.iterdir()) == ["doc.json"]

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import FsrEdgeError
+from ..io import atomic_write_text
 
 _PRECISION_COLOURS = {"fp32": "#1f77b4", "fp16": "#2ca02c", "int8": "#d62728", "bf16": "#9467bd"}
 _ROLE_MARKERS = {"student": "o", "teacher": "s", "baseline": "^"}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a report is meant to be shared
-    os.replace(tmp, path)
 
 
 def _fmt(x, spec: str = ".2f", none: str = "-") -> str:
@@ -359,9 +350,9 @@ def write_report(report: dict, out_dir: str | Path) -> Path:
     """Write bench.json, the plots and report.md into ``out_dir``; returns report.md's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / "bench.json", json.dumps(report, indent=1, default=str))
+    atomic_write_text(out_dir / "bench.json", json.dumps(report, indent=1, default=str))
     plots = plot_report(report, out_dir)
-    _atomic_write(out_dir / "report.md", render_markdown(report, plots=plots))
+    atomic_write_text(out_dir / "report.md", render_markdown(report, plots=plots))
     return out_dir / "report.md"
 
 
@@ -438,11 +429,11 @@ def merge_reports(paths: list[str | Path], out_dir: str | Path) -> Path:
     md += ["## Closing notes per machine", ""]
     for i, r in enumerate(reports):
         md += [f"M{i + 1}:"] + [f"- {line}" for line in summary_lines(r)] + [""]
-    _atomic_write(out_dir / "bench_merged.json", json.dumps(merged, indent=1))
+    atomic_write_text(out_dir / "bench_merged.json", json.dumps(merged, indent=1))
     plot = _plot_merged(merged, out_dir)
     if plot:
         md += ["## Plot", "", f"![latency by machine]({Path(plot).name})", ""]
-    _atomic_write(out_dir / "report.md", "\n".join(md))
+    atomic_write_text(out_dir / "report.md", "\n".join(md))
     return out_dir / "report.md"
 
 

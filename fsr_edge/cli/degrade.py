@@ -31,16 +31,13 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import os
     import sys
-    import tempfile
     from pathlib import Path
 
     from tqdm import tqdm
 
     from ..errors import ConfigError, ImageError
-    from ..io import write_png
+    from ..io import atomic_write_json, write_png
     from ..data import FaceDataset
 
     if args.seed < 0:
@@ -89,11 +86,7 @@ def run(args: argparse.Namespace) -> int:
         "config": ds.blind_config.to_dict() if args.mode == "blind" else None,
         "images": images, "failed": failed,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=out)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, report)
+    atomic_write_json(report, doc, indent=1)
     print(f"wrote {len(images)} HR/LR pairs ({args.hr_size}->{args.hr_size // args.scale}, {args.mode}) to {out}"
           + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..data import FaceDataset, find_faces
     from ..errors import ConfigError
+    from ..io import atomic_write_json
     from ..metrics import evaluate_model
     from ..models import Bicubic, list_models, load_model
     from ..profile import count_macs, count_params
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         "versions": _versions(__version__, platform.python_version()),
         "models": results,
     }
-    _write_json_atomic(out, doc)
+    atomic_write_json(out, _json_safe(doc), indent=1, allow_nan=False)
     print(markdown_table(results, metrics=[m.value for m in metrics]))
     print(f"\n{len(eval_set)} faces ({args.data}, split {split or 'all'}), x{args.scale} {args.degradation}, "
           f"seed {args.seed}; per-image values in {out}", file=sys.stderr)
@@ -214,19 +215,3 @@ def _json_safe(value):
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     return value
-
-
-def _write_json_atomic(path, doc: dict) -> None:
-    import json
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(doc), f, indent=1, allow_nan=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

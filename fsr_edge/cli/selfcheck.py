@@ -89,12 +89,14 @@ def run(args: argparse.Namespace) -> int:
         import datetime
         import platform
 
+        from ..io import atomic_write_json, atomic_write_text
+
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         command = "fsr-edge selfcheck " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["selfcheck"] else "fsr-edge selfcheck"
         out = Path(args.out)
-        _write_json(out, {"date": when, "command": command, "machine": platform.platform(), "checks": results,
-                          "long_fuzz": long_run})
-        out.with_suffix(".md").write_text(
+        atomic_write_json(out, {"date": when, "command": command, "machine": platform.platform(), "checks": results,
+                                "long_fuzz": long_run}, indent=1)
+        atomic_write_text(out.with_suffix(".md"),
             f"# fsr-edge selfcheck\n\n{when}, `{command}`, {platform.platform()}, {os.cpu_count()} CPUs.\n\n"
             f"{table}\n\nrefused cleanly = a one-line FsrEdgeError naming the file; crashes = any other exception; "
             "data lost = a checkpoint that no longer loads or final weights that differ from an uninterrupted "
@@ -119,16 +121,6 @@ def render_table(results: dict[str, dict], long_run: dict | None = None) -> str:
         lines.append("")
         lines.extend(f"- {p}" for p in problems)
     return "\n".join(lines)
-
-
-def _write_json(path: Path, doc: dict) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, path)
 
 
 # --- 1. the bad/unusual input corpus ---------------------------------------------------------------------------
