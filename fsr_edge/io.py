@@ -118,24 +118,52 @@ def _read_png16(path: Path, orientation: int) -> LoadedImage:
     return LoadedImage(path, np.ascontiguousarray(rgb, dtype=np.float32), alpha, 16)
 
 
+# TIFF photometric interpretations read through tifffile (Pillow 13 scrambles their rotated pixels)
+_MINISBLACK, _RGB, _PALETTE, _CMYK = 1, 2, 3, 5
+
+
 def _tiff_direct(img: Image.Image) -> bool:
     """A TIFF that Pillow would misread (16-bit, or rotated) in a layout tifffile returns as plain pixels."""
     tags = getattr(img, "tag_v2", {})
     bits = tags.get(258, (1,))  # BitsPerSample; absent means 1 (TIFF 6.0), e.g. Pillow's bilevel files
     bits = bits if isinstance(bits, tuple) else (bits,)
-    plain = tags.get(262) in (1, 2) and tags.get(339, 1) in (1, (1,) * len(bits)) and max(bits) in (8, 16)
-    return plain and (max(bits) == 16 or _orientation(img) != 1)  # photometric grey/RGB, unsigned ints
+    unsigned = tags.get(339, 1) in (1, (1,) * len(bits))
+    photometric, rotated = tags.get(262), _orientation(img) != 1
+    if photometric in (_MINISBLACK, _RGB):
+        return unsigned and max(bits) in (8, 16) and (max(bits) == 16 or rotated)
+    # palette (one 8-bit index plane) and CMYK (four 8-bit ink planes, InkSet CMYK): only rotated ones, which
+    # Pillow decodes scrambled; upright ones stay with Pillow, whose colour conversion _read_tiff mirrors
+    if photometric == _PALETTE:
+        return rotated and unsigned and bits == (8,) and 320 in tags
+    if photometric == _CMYK:
+        return rotated and unsigned and bits == (8,) * 4 and tags.get(332, 1) == 1
+    return False
 
 
 def _read_tiff(path: Path, orientation: int) -> LoadedImage:
     import tifffile  # a scikit-image dependency
 
     try:
-        arr = np.asarray(tifffile.imread(path, key=0))
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            arr = np.asarray(page.asarray())
+            photometric, colormap = int(page.photometric), page.colormap
     except Exception as err:  # tifffile raises several types for damaged files
         raise ImageError(f"{path}: cannot decode TIFF ({err}); the file may be truncated or corrupt") from None
     if arr.dtype not in (np.uint8, np.uint16) or arr.ndim not in (2, 3):
         raise ImageError(f"{path}: unsupported TIFF layout {arr.dtype} {arr.shape}; convert it to PNG")
+    if photometric == _PALETTE:
+        if colormap is None or colormap.shape[0] != 3 or arr.ndim != 2:
+            raise ImageError(f"{path}: palette TIFF without a usable colour map; the file is corrupt")
+        # TIFF colour maps are 16-bit, (3, 2**bits); an index past the map's end is clipped like a corrupt pixel
+        arr = _orient(colormap.T[np.minimum(arr, colormap.shape[1] - 1)].astype(np.float32) / 65535, orientation)
+        return LoadedImage(path, arr, None, 8)
+    if photometric == _CMYK:
+        if arr.ndim != 3 or arr.shape[2] != 4:
+            raise ImageError(f"{path}: unsupported CMYK TIFF layout {arr.shape}; convert it to PNG")
+        cmyk = arr.astype(np.float32) / 255
+        rgb = (1 - cmyk[..., :3]) * (1 - cmyk[..., 3:])  # Pillow's CMYK -> RGB: no colour management
+        return LoadedImage(path, _orient(rgb, orientation), None, 8)
     top = float(np.iinfo(arr.dtype).max)
     arr = _orient((arr[..., None] if arr.ndim == 2 else arr).astype(np.float32) / top, orientation)
     planes = arr.shape[2]

@@ -218,14 +218,7 @@ def test_no_traceback_in_a_real_process(corpus, tmp_path, argv):
             assert name in done.stderr
 
 
-_TIFF_ROTATED_BUG = pytest.mark.xfail(strict=True, reason=(
-    "io.read_image: palette (photometric 3) and CMYK (5) TIFFs with EXIF orientation 5-8 come out wrong: "
-    "_tiff_direct only routes grey/RGB TIFFs to tifffile, and Pillow 13 mis-decodes rotated TIFFs "
-    "(found by tools/fuzz_long.sh's valid-file oracle, 2026-11-21)"))
-
-
-@pytest.mark.parametrize("mode", ["RGB", "L", "1", pytest.param("P", marks=_TIFF_ROTATED_BUG),
-                                  pytest.param("CMYK", marks=_TIFF_ROTATED_BUG)])
+@pytest.mark.parametrize("mode", ["RGB", "L", "1", "P", "CMYK"])
 def test_tiff_every_exif_orientation(tmp_path, mode):
     from fsr_edge.cli.selfcheck import display_from_stored
 
