@@ -23,6 +23,7 @@ pytest.importorskip("openvino")
 
 FAST = BenchOptions(threads=1, iterations=5, warmup_s=0.0, crosscheck_s=1.0, photo_pipeline=False, baselines=False,
                     peak_runs=0)  # the GEMM peak has its own test (a torch subprocess costs seconds here)
+BARE = BenchOptions(threads=1, iterations=3, photo_pipeline=False, baselines=False, crosscheck_s=0, peak_runs=0)
 
 
 def _sha(path: Path) -> str:
@@ -167,8 +168,7 @@ def test_sha256_mismatch_is_failed_and_not_loaded(tiny_dist, tmp_path):
     with open(dist / "student_fp32_32x32.onnx", "ab") as f:
         f.write(b"\0")  # one byte appended: a truncated/modified download
     report = bench_dist(dist, tmp_path / "rep", teacher=None,
-                        options=BenchOptions(threads=1, iterations=3, photo_pipeline=False, baselines=False,
-                                             crosscheck_s=0, peak_runs=0), progress=None)
+                        options=BARE, progress=None)
     row = _row(report, "onnx-fp32-32x32")
     assert row["status"] == "failed" and "sha256 mismatch" in row["reason"]
     assert row["sha256_ok"] is False and "latency" not in row
@@ -187,8 +187,7 @@ def test_onnx_failing_the_safety_check_is_failed_and_not_loaded(tiny_dist, tmp_p
     manifest["artifacts"][0]["sha256"] = digest(dist / "student_fp32_32x32.onnx")[0]
     write_manifest(dist, manifest)
     report = bench_dist(dist, tmp_path / "rep", teacher=None,
-                        options=BenchOptions(threads=1, iterations=3, photo_pipeline=False, baselines=False,
-                                             crosscheck_s=0, peak_runs=0), progress=None)
+                        options=BARE, progress=None)
     row = _row(report, "onnx-fp32-32x32")
     assert row["status"] == "failed" and "ONNX" in row["reason"] and "not loaded" in row["reason"]
     assert "latency" not in row
