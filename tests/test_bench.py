@@ -3,7 +3,6 @@ processes, sha256 mismatches refused, runtimes that cannot run here reported as 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -24,10 +23,6 @@ pytest.importorskip("openvino")
 FAST = BenchOptions(threads=1, iterations=5, warmup_s=0.0, crosscheck_s=1.0, photo_pipeline=False, baselines=False,
                     peak_runs=0)  # the GEMM peak has its own test (a torch subprocess costs seconds here)
 BARE = BenchOptions(threads=1, iterations=3, photo_pipeline=False, baselines=False, crosscheck_s=0, peak_runs=0)
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def make_tiny_dist(dist: Path) -> Path:
