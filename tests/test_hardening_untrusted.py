@@ -259,3 +259,23 @@ def test_sha256_is_checked_before_use(tmp_path):
         _one_line(err, art)
     with pytest.raises(WeightsError, match="no such"):
         verify_sha256(tmp_path / "gone.onnx", digest)
+
+
+def test_sha256_of_a_folder_is_the_manifests_rule(tmp_path):
+    """A Core ML .mlpackage is a folder: its sha256 covers each file's relative path and bytes, so a renamed or
+    changed file inside it is caught by verify_sha256 like a changed single-file artifact."""
+    import hashlib
+
+    from fsr_edge.errors import WeightsError
+    from fsr_edge.safety import sha256_file, verify_sha256
+
+    pkg = tmp_path / "m.mlpackage"
+    (pkg / "Data").mkdir(parents=True)
+    (pkg / "Manifest.json").write_bytes(b"{}")
+    (pkg / "Data" / "weight.bin").write_bytes(b"\1\2\3")
+    want = hashlib.sha256(b"Data/weight.bin" + b"\1\2\3" + b"Manifest.json" + b"{}").hexdigest()
+    assert sha256_file(pkg) == want
+    assert verify_sha256(pkg, want) == pkg
+    (pkg / "Data" / "weight.bin").rename(pkg / "Data" / "other.bin")
+    with pytest.raises(WeightsError, match="differs"):
+        verify_sha256(pkg, want)
