@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor
 
 from .errors import WeightsError
+from .io import atomic_output
 from .roi import roi_align
 
 __all__ = ["COMPONENTS", "DEFAULT_LAYERS", "FEATURE_SCALE", "LAYER_STRIDES", "ComponentDictionary", "build_dictionary",
@@ -113,14 +113,8 @@ class ComponentDictionary:
         meta = {"fsr_edge.kind": "component_dictionary", "layers": json.dumps(list(self.layers)),
                 "feature_scale": json.dumps({l: FEATURE_SCALE[l] for l in self.layers}),
                 "image_size": str(self.image_size), **{f"info.{k}": str(v) for k, v in self.info.items()}}
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_output(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
         return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightsError
+from ..io import atomic_output
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _PRETRAINED: dict[str, "PretrainedSpec"] = {}
@@ -146,14 +146,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, arch: str, kwargs: 
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().contiguous().cpu()
              for k, v in model.state_dict().items()}
     meta = {"fsr_edge.arch": arch, "fsr_edge.kwargs": json.dumps(kwargs or {}), **(metadata or {})}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 
