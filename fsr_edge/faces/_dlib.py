@@ -26,12 +26,15 @@ def require_dlib() -> ModuleType:
 
 
 def _model_file(name: str) -> str:
-    try:
-        import face_recognition_models
-    except ImportError:
+    # Locate the package without importing it: its __init__ imports pkg_resources, which recent setuptools
+    # (pulled in by torch) no longer ships; the model files themselves are all we need.
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
         raise FsrEdgeError(f"face model files come from face_recognition_models, which is not installed; "
-                           f"{_INSTALL_HINT}") from None
-    path = Path(face_recognition_models.__file__).parent / "models" / name
+                           f"{_INSTALL_HINT}")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
     if not path.is_file():
         raise FsrEdgeError(f"{path}: dlib model file missing from face_recognition_models; reinstall it")
     return str(path)
