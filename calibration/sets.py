@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from fsr_edge.errors import ConfigError, ImageError
 from fsr_edge.safety import sha256_file as _sha256_file
@@ -254,14 +253,14 @@ def _u8(chw: torch.Tensor) -> np.ndarray:
 
 
 def _resize(chw: torch.Tensor, size: int) -> torch.Tensor:
-    from fsr_edge.data import bicubic_downsample
+    from fsr_edge.data import bicubic_downsample, resize_bicubic
 
     h = chw.shape[-1]
     if h == size:
         return chw
     if h % size == 0:
         return bicubic_downsample(chw, h // size)
-    return F.interpolate(chw[None], size=(size, size), mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1)
+    return resize_bicubic(chw, size)
 
 
 def _load_hr(path: Path, hr_size: int) -> torch.Tensor:

@@ -66,10 +66,9 @@ class EvalSet:
 
     def resized(self, lr_size: int) -> "EvalSet":
         """The same faces at another LR size (for extra export shapes): reference comparison only."""
-        import torch.nn.functional as F
+        from fsr_edge.data import resize_bicubic
 
-        lr = [F.interpolate(torch.from_numpy(x), size=(lr_size, lr_size), mode="bicubic", antialias=True,
-                            align_corners=False).clamp(0, 1).numpy() for x in self.lr_faces]
+        lr = [resize_bicubic(torch.from_numpy(x), lr_size).numpy() for x in self.lr_faces]
         return EvalSet(lr, [], self.names, self.source + f", LR resized to {lr_size}x{lr_size}")
 
 

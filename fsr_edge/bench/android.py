@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import re
 import shutil
 import subprocess
@@ -86,6 +85,7 @@ def _device_info(serial: str | None) -> dict:
 def bench_android(dist: str | Path, out_dir: str | Path, *, runner: str | Path, serial: str | None = None,
                   threads: int = 4, runs: int = 10, executions: int = 50) -> dict:
     from .. import __version__
+    from ..android import psnr_db
     from ..safety import sha256_file
     from .harness import golden_files, load_manifest
     from .report import write_report
@@ -126,8 +126,7 @@ def bench_android(dist: str | Path, out_dir: str | Path, *, runner: str | Path, 
             ref = np.fromfile(golden[1], dtype="<f4")
             got = np.fromfile(local, dtype="<f4")
             if got.shape == ref.shape:
-                mse = float(np.mean((got.astype(np.float64) - ref) ** 2))
-                golden_psnr = float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+                golden_psnr = psnr_db(ref, got, data_range=1.0)
         else:
             first = parse_executor_runner(_adb(serial, "shell", f"{base} --num_executions 1 2>&1"))
         results, rss = [], []

@@ -76,11 +76,12 @@ class SyntheticPairs(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         import torch.nn.functional as F
 
+        from ..data import bicubic_downsample
+
         g = torch.Generator().manual_seed(self.seed * 7919 + index)
         coarse = torch.rand(1, 3, 4, 4, generator=g)
         hr_face = F.interpolate(coarse, size=self.hr_size, mode="bicubic", align_corners=False).clamp(0, 1)[0]
-        lr_clean = F.interpolate(hr_face[None], scale_factor=1 / self.scale, mode="bicubic", antialias=True,
-                                 align_corners=False).clamp(0, 1)[0]
+        lr_clean = bicubic_downsample(hr_face, self.scale)
         g_noise = torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF)
         lr_face = (lr_clean + self.noise * torch.randn(lr_clean.shape, generator=g_noise)).clamp(0, 1)
         return {"hr_face": hr_face, "lr_face": lr_face, "lr_clean": lr_clean}
