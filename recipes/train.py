@@ -156,7 +156,11 @@ def main(cfg: dict[str, Any]) -> dict[str, Any]:
                 log.log(row)
                 bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{img_per_s:.1f}", refresh=False)
 
-            if val_set is not None and (step % cfg["val_every"] == 0 or step == cfg["max_steps"]):
+            # A budget stop (max_minutes) validates too, so a run cut short still leaves its best.safetensors.
+            timed_out = any_rank(cfg["max_minutes"] is not None
+                                 and time.monotonic() - started > 60 * cfg["max_minutes"], dist_info)
+            validate_now = step % cfg["val_every"] == 0 or step == cfg["max_steps"] or timed_out
+            if val_set is not None and validate_now:
                 psnr = validate(model, method, val_set, cfg, device)
                 model.train()
                 method.train()
@@ -168,11 +172,10 @@ def main(cfg: dict[str, Any]) -> dict[str, Any]:
                 log.plot(out / "loss_curve.png", title=out.name)
                 bar.write(f"step {step}: val PSNR {psnr:.3f} dB (best {best_psnr:.3f})")
                 window_t, window_imgs = time.monotonic(), 0  # throughput counts training only
-            if step % cfg["val_every"] == 0 or step == cfg["max_steps"]:
+            if validate_now:
                 barrier(dist_info)  # other ranks wait for rank 0's validation
 
-            timed_out = cfg["max_minutes"] is not None and time.monotonic() - started > 60 * cfg["max_minutes"]
-            stop_early = any_rank(timed_out, dist_info) or step == cfg["stop_at_step"]
+            stop_early = timed_out or step == cfg["stop_at_step"]
             if step % cfg["checkpoint_every"] == 0 or step == cfg["max_steps"] or stop_early:
                 if dist_info.is_main:
                     save_training_state(ckpts, step, model=model, method=method, optimizers=optimizers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -124,6 +125,16 @@ def test_run_folder_has_logs_plot_best_and_config(tmp_path):
     assert model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
     kept = sorted(p.name for p in (out / "checkpoints").glob("step_*"))
     assert kept == ["step_000009", "step_000012"]  # keep_checkpoints=2
+
+
+def test_budget_stop_validates_and_keeps_best(tmp_path):
+    # max_minutes=0 stops after the first step, before any scheduled validation (val_every=6): the stop itself
+    # must validate, so a run cut short by its budget still ships a best.safetensors.
+    out = tmp_path / "run"
+    summary = train(tiny_config(out, max_minutes=0))
+    assert summary["stopped_early"] and summary["steps"] == 1
+    assert (out / "best.safetensors").exists()
+    assert math.isfinite(summary["best_val_psnr"])
 
 
 def test_config_overrides_and_instantiate(tmp_path):
