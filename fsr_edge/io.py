@@ -224,16 +224,21 @@ def to_uint(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, *, suffix: str = "", fsync: bool = False) -> Iterator[Path]:
     """``with atomic_output(p) as tmp: write(tmp)``: ``tmp`` (a fresh file in ``p``'s folder) is renamed over ``p``
     only when the block succeeds, so a crash never leaves a partial file under the real name. The result gets the
-    usual permissions (0666 minus the umask), not mkstemp's owner-only 0600: outputs are meant to be shared."""
+    usual permissions (0666 minus the umask), not mkstemp's owner-only 0600: outputs are meant to be shared.
+    ``fsync=True`` flushes the data to disk before the rename (a power cut then leaves the old or the new file,
+    never an empty one): for the files a resume depends on."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
@@ -253,9 +258,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_output`)."""
-    with atomic_output(path) as tmp:
+    with atomic_output(path, fsync=fsync) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 

@@ -340,8 +340,6 @@ def check_inputs(workdir: str | os.PathLike) -> dict:
     import contextlib
     import io
 
-    import numpy as np
-
     from . import main as cli_main
     from ..data import FaceDataset
     from ..errors import FsrEdgeError
@@ -836,15 +834,15 @@ def _fault_driver(config_path: str) -> int:
 
             st_torch.save_file = save_file  # checkpoint.py imports it at call time
         else:
-            real_write = ckpt_mod._atomic_write_text
+            real_write = ckpt_mod.atomic_write_text
 
-            def atomic_write_text(path, text):
+            def atomic_write_text(path, text, **kw):
                 if path.name == ckpt_mod._LATEST and f'"{tag}"' in text:
-                    (path.parent / f".tmp-{path.name}-held").write_text(text)
+                    (path.parent / f".tmp-held-{path.name}").write_text(text)
                     park()
-                real_write(path, text)
+                real_write(path, text, **kw)
 
-            ckpt_mod._atomic_write_text = atomic_write_text
+            ckpt_mod.atomic_write_text = atomic_write_text
     torch.set_num_threads(1)
     from . import main as cli_main
 

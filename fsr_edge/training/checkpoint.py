@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, WeightsError
+from ..io import atomic_write_text
 
 _LATEST = "latest.json"
 
@@ -73,7 +74,7 @@ class CheckpointManager:
             if final.exists():  # re-saving the same step (e.g. the end of a resumed run): replace as a whole
                 shutil.rmtree(final)
             os.replace(tmp, final)
-            _atomic_write_text(self.directory / _LATEST, json.dumps({"checkpoint": final.name, "step": step}))
+            atomic_write_text(self.directory / _LATEST, json.dumps({"checkpoint": final.name, "step": step}), fsync=True)
         except (OSError, SafetensorError) as err:  # e.g. the disk filled up during the run
             raise ConfigError(f"{self.directory}: cannot write the step {step} checkpoint "
                               f"({str(err).splitlines()[0][:160]}); the previous checkpoint is kept. Free disk "
@@ -104,8 +105,9 @@ class CheckpointManager:
                 shutil.rmtree(old, ignore_errors=True)
         for stale in self.directory.glob(".tmp-step_*"):  # left by a kill during a previous save
             shutil.rmtree(stale, ignore_errors=True)
-        for stale in self.directory.glob(f".tmp-{_LATEST}-*"):  # a kill while latest.json was being replaced
-            stale.unlink(missing_ok=True)
+        for stale in self.directory.glob(".tmp-*"):  # a kill while latest.json was being replaced
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
 
 
 # --- optimizer / scheduler / RNG state without pickle -------------------------------------------------------
@@ -166,19 +168,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     return value
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _fsync_dir(path: Path) -> None:
