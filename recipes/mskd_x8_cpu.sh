@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MSKD x8 on this 2-core CPU, end to end (what produced the bundled mskd-x8 / mskd-teacher-x8):
 #   bash recipes/mskd_x8_cpu.sh [FACES_DIR]
-# dictionary -> teacher -> edge student w/o KD, MSKD, SSKD (same cached data, steps, seed) -> paper student.
+# dictionary -> teacher -> edge student w/o KD, MSKD, SSKD (same cached data, steps, seed) -> paper student
+# (its decoder on 64 px output windows, like the teacher's: a whole-face step costs ~8 s here).
 # Each step is skipped when its output exists; training runs resume from their checkpoints.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}
@@ -18,5 +19,5 @@ for kd in wokd:[] mskd:[0,1,2]; do
   name=${kd%%:*}
   [ -f runs/mskd_paper_student_x8_$name/final.safetensors ] || \
     train recipes/mskd_edge_x8.yaml model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 \
-      model.decoder_channels=[64,32,16] method.kd_scales=${kd#*:} max_steps=100 output_dir=runs/mskd_paper_student_x8_$name
+      model.decoder_channels=[64,32,16] method.kd_scales=${kd#*:} method.hr_crop=64 max_steps=300 output_dir=runs/mskd_paper_student_x8_$name
 done

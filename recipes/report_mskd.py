@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FACES = REPO.parent / "shared" / "data" / "faces"
 METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19", "vgg_perceptual", "identity_cosine")
 LOWER_IS_BETTER = {"fd_vgg19", "vgg_perceptual"}
-# row label -> run folder (runs/<folder>/final.safetensors) or bundled name
+# row label -> run folder (its best.safetensors, else final.safetensors) or bundled name
 STUDENT_RUNS = {
     "paper student w/o KD": "mskd_paper_student_x8_wokd",
     "paper student SSKD": "mskd_paper_student_x8_sskd",
@@ -43,6 +43,12 @@ DICT_RUN = Path("mskd_dict") / "dict_k8.safetensors"
 SHIP_DICT_PREFIX = "mskd_teacher_x8_dict"
 
 
+def run_weights(run_dir: Path) -> Path:
+    """A run's best-on-validation weights, else its last ones (a run that never validated)."""
+    best = run_dir / "best.safetensors"
+    return best if best.exists() else run_dir / "final.safetensors"
+
+
 def bundle(runs: Path) -> list[Path]:
     """Ship runs/ weights: the MSKD edge student as mskd-x8, the teacher (fp16) with an fp16 dictionary split per
     layer (each file < 4 MB) as mskd-teacher-x8."""
@@ -51,13 +57,13 @@ def bundle(runs: Path) -> list[Path]:
     from fsr_edge.models._registry import WEIGHTS_DIR
 
     written = []
-    student = runs / STUDENT_RUNS["edge student MSKD"] / "final.safetensors"
+    student = run_weights(runs / STUDENT_RUNS["edge student MSKD"])
     if student.exists():
         meta = read_metadata(student)
         written.append(save_model(load_model(student), WEIGHTS_DIR / "mskd_x8.safetensors", arch="edge_sr_x8",
                                   kwargs=json.loads(meta.get("fsr_edge.kwargs", "{}")),
                                   metadata={"fsr_edge.source": str(student), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
-    teacher = runs / TEACHER_RUN / "final.safetensors"
+    teacher = run_weights(runs / TEACHER_RUN)
     if teacher.exists():
         meta = read_metadata(teacher)
         kwargs = json.loads(meta.get("fsr_edge.kwargs", "{}"))
@@ -89,13 +95,13 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
     rows = {"bicubic": ("bicubic-x8", load_model("bicubic-x8"))}
     if "pisr-x8" in bundled:
         rows["PISR x8 student"] = ("pisr-x8", load_model("pisr-x8"))
-    teacher = runs / TEACHER_RUN / "final.safetensors"
+    teacher = run_weights(runs / TEACHER_RUN)
     if teacher.exists():
         rows["teacher (DFDNet-style)"] = (str(teacher), load_model(teacher))
     elif "mskd-teacher-x8" in bundled:
         rows["teacher (DFDNet-style)"] = ("mskd-teacher-x8", load_model("mskd-teacher-x8"))
     for label, run in STUDENT_RUNS.items():
-        path = runs / run / "final.safetensors"
+        path = run_weights(runs / run)
         if path.exists():
             rows[label] = (str(path), load_model(path))
     if "edge student MSKD" not in rows and "mskd-x8" in bundled:
