@@ -45,6 +45,42 @@ def test_student_is_initialised_from_the_decoder_and_ships_without_the_head(tmp_
     assert baseline.head is None and set(baseline.losses(student, batch)) == {"loss", "recon"}
 
 
+def test_teacher_features_are_cached_per_view_and_match_a_fresh_forward(tmp_path):
+    teacher = create_model("pisr_teacher_x4", **TINY)
+    path = save_model(teacher, tmp_path / "t.safetensors", arch="pisr_teacher_x4", kwargs=TINY)
+    method = PISRStudent(teacher=str(path), distill_layer=-2, lambda_distill=0.5)
+    hr_face = torch.rand(3, 3, 32, 32)
+    fresh = teacher.eval().forward_features(hr_face)[1][-2]
+    first = method.teacher_feature({"hr_face": hr_face, "view": ["a|full", "b|full", "a|full|hflip"]})
+    assert torch.allclose(first, fresh, atol=1e-6)
+    assert len(method._teacher_cache) == 3
+    # a later batch in another order: served from the cache, bit-identical to the first computation
+    again = method.teacher_feature({"hr_face": hr_face.flip(0), "view": ["a|full|hflip", "b|full", "a|full"]})
+    assert torch.equal(again, first.flip(0))
+    # the byte bound: nothing more is kept once the budget is spent, and results stay correct
+    method.teacher_cache_mb = 0
+    extra = method.teacher_feature({"hr_face": hr_face[:1], "view": ["c|full"]})
+    assert "c|full" not in method._teacher_cache and torch.allclose(extra, fresh[:1], atol=1e-6)
+
+
+def test_face_dataset_views_name_the_crop_and_flip():
+    from fsr_edge.data import FaceDataset
+    from pathlib import Path
+
+    faces = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+    if not faces.exists():
+        pytest.skip("needs ../shared/data/faces")
+    ds = FaceDataset(faces, split="val", hr_size=64, scale=8, degradation="clean", crop=None, train=True,
+                     progress=False)
+    views = {}
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        prev = views.setdefault(item["view"], item["hr_face"])
+        assert torch.equal(prev, item["hr_face"])      # same view, same HR face
+    assert set(views) <= {f"{item['name']}|full", f"{item['name']}|full|hflip"}
+
+
 def test_laplace_head_scale_is_positive_and_the_loss_prefers_the_right_scale():
     from fsr_edge.losses import laplace_vid_loss
 

@@ -115,6 +115,8 @@ class FaceDataset(Dataset):
       - ``lr_clean``: the clean antialiased-bicubic LR of ``hr_face`` (PISR teacher's imitation target)
       - ``landmarks68``: (68, 2) float32 in ``hr_face`` pixel coordinates, all NaN when the image has none
       - ``name`` (str), ``index`` (int), ``degraded`` (bool: ``lr_face`` went through the blind degradation)
+      - ``view`` (str): the face and its crop/flip, e.g. ``"NAME|full|hflip"``: equal views have equal ``hr_face``
+        (what a cache of a frozen network's output on ``hr_face`` keys on)
 
     ``train=True``: random crop jitter (a square window covering ``crop`` = (min, max) fraction of the face
     side, resized to hr_size; ``crop=None`` disables it) and horizontal flips (``hflip``), seeded by
@@ -222,6 +224,7 @@ class FaceDataset(Dataset):
         face_u8, pts = self._cached(index)
         hr_face = torch.from_numpy(face_u8).permute(2, 0, 1).float().div_(255.0)   # (3, S, S)
         pts = pts.copy()
+        view = "full"   # which crop/flip of the cached face this HR face is (a key for caches of frozen features)
         if self.train:
             # Stream 2 of the item's seed: independent of the degradation's streams 0 and 1.
             rng = _rng(self.item_seed(index), 2)
@@ -232,12 +235,14 @@ class FaceDataset(Dataset):
                 side = min(size, max(self.hr_size, round(size * (lo + (hi - lo) * u_side))))
                 x0, y0 = int(u_x * (size - side + 1)), int(u_y * (size - side + 1))
                 hr_face = hr_face[:, y0:y0 + side, x0:x0 + side]
+                view = f"crop{x0},{y0},{side}"
                 pts = pts - np.array([x0, y0], dtype=np.float32)
                 if side != self.hr_size:
                     hr_face = resize_bicubic(hr_face, self.hr_size)
                     pts = (pts + 0.5) * (self.hr_size / side) - 0.5
             if self.hflip and u_flip < 0.5:
                 hr_face = hr_face.flip(-1)
+                view += "|hflip"
                 pts = pts[FLIP_68].copy()
                 pts[:, 0] = self.hr_size - 1 - pts[:, 0]
         hr_face = hr_face.contiguous()
@@ -251,6 +256,7 @@ class FaceDataset(Dataset):
             "landmarks68": torch.from_numpy(pts.astype(np.float32)),
             "name": self.records[index].name,
             "index": index,
+            "view": f"{self.records[index].name}|{view}",
             "degraded": params.mode == "blind",
         }
 

@@ -69,6 +69,12 @@ class PISRStudent(Method):
         self.teacher = load_model(teacher).requires_grad_(False).eval()  # offline KD: the teacher must not drift
         self.distill_layer, self.lambda_distill, self.init_from_teacher = distill_layer, lambda_distill, init_from_teacher
         self.head: LaplaceHead | None = None
+        # The frozen teacher's distilled feature per HR view (face + crop/flip, batch["view"]): on whole faces
+        # with flips there are only 2 x n_faces views, and the teacher's HR-resolution encoder costs more than
+        # the student's own step on a CPU. Computed one face at a time, so a cached feature is bit-identical
+        # to a fresh one whatever batch it first came in (resume and DDP stay exact). Bounded in bytes.
+        self._teacher_cache: dict[str, Tensor] = {}
+        self._teacher_cache_bytes, self.teacher_cache_mb = 0, 1024
         if lambda_distill > 0:
             with torch.no_grad():
                 probe = torch.zeros(1, 3, 2 * self.teacher.sr_scale, 2 * self.teacher.sr_scale)
@@ -91,11 +97,28 @@ class PISRStudent(Method):
         out = {"recon": recon}
         loss = recon
         if self.head is not None:
-            with torch.no_grad():
-                _, teacher_feats, _ = self.teacher.forward_features(batch["hr_face"])
             mu, b = self.head(student_feats[self.distill_layer])
-            distill = laplace_vid_loss(teacher_feats[self.distill_layer], mu, b)
+            distill = laplace_vid_loss(self.teacher_feature(batch), mu, b)
             loss = loss + self.lambda_distill * distill
             out["distill"] = distill
         out["loss"] = loss
         return out
+
+    @torch.no_grad()
+    def teacher_feature(self, batch: dict[str, Any]) -> Tensor:
+        """The teacher's feature at ``distill_layer`` for the batch's HR faces, from the per-view cache when the
+        batch names its views (``FaceDataset`` items do; wrappers that drop ``view`` get a batched forward)."""
+        hr_face, views = batch["hr_face"], batch.get("view")
+        if views is None:
+            return self.teacher.forward_features(hr_face)[1][self.distill_layer]
+        feats = []
+        for i, view in enumerate(views):
+            feat = self._teacher_cache.get(view)
+            if feat is None:
+                feat = self.teacher.forward_features(hr_face[i:i + 1])[1][self.distill_layer][0]
+                size = feat.numel() * feat.element_size()
+                if self._teacher_cache_bytes + size <= self.teacher_cache_mb * 2**20:
+                    self._teacher_cache[view] = feat
+                    self._teacher_cache_bytes += size
+            feats.append(feat)
+        return torch.stack(feats)
