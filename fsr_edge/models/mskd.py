@@ -47,11 +47,15 @@ def _sn_conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Module:
 
 
 class FeatureDiscriminator(nn.Module):
-    """D_i on one scale's feature map: a small spectrally normalised PatchGAN (LSGAN outputs, one per patch)."""
+    """D_i on one scale's feature map: a small spectrally normalised PatchGAN (LSGAN outputs, one per patch).
 
-    def __init__(self, channels: int, hidden: int = 64):
+    Both convs before the output are strided: on whole faces the finest map is 128x128, and a D at full
+    resolution there cost ~9x the edge student's own step on this CPU (measured: 7.7 s vs 0.9 s per batch of 16).
+    """
+
+    def __init__(self, channels: int, hidden: int = 32):
         super().__init__()
-        self.net = nn.Sequential(_sn_conv(channels, hidden, 3), nn.LeakyReLU(0.2),
+        self.net = nn.Sequential(_sn_conv(channels, hidden, 4, 2), nn.LeakyReLU(0.2),
                                  _sn_conv(hidden, hidden, 4, 2), nn.LeakyReLU(0.2),
                                  _sn_conv(hidden, 1, 3))
 
