@@ -23,6 +23,8 @@ from torch import nn
 
 # Relative to the working directory (the repository root): the face set sits beside the checkout.
 DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
+# Where the bundled runs were trained (session 2, 2026-11-21); say so again if you retrain elsewhere.
+HARDWARE = "the 2-core CPU of the dev machine, two trainings sharing it at a time, no GPU"
 # report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
 ROWS = {
     "w/o KD (random init)": ("fsrcnn-nokd-x{s}", "pisr_nokd_x{s}", "pisr_x{s}_nokd"),
@@ -247,7 +249,7 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
                 wall = _minutes(f.get("wall_s"))
                 facts.append(f"| {row} | `{f['run']}` | {f.get('steps')} | {f.get('best_step')} | {wall} |")
         if facts:
-            lines += ["Training (shared 2-core CPU, 8 jobs at once; wall time as measured):", "",
+            lines += [f"Training ({HARDWARE}; wall time as measured):", "",
                       "| model | recipe run | steps | best step (val) | wall |", "|---|---|---:|---:|---:|", *facts, ""]
     for scale_key, rows in seeds.items():
         if not any(len(v) > 1 for v in rows.values()):
@@ -327,7 +329,7 @@ def write_cards(results: dict) -> list[Path]:
   Small and demographically narrow: expect weaker results on faces unlike these.
 - **Degradation seen in training**: per crop, 50% clean antialiased bicubic x{s}, 50% the eq. 8 blind
   degradation (Gaussian/anisotropic/motion blur sigma 0.2-3, Gaussian noise 0-15/255, JPEG q40-90).
-- **Hardware**: a shared 2-core CPU (8 jobs at once), no GPU.
+- **Hardware**: {HARDWARE}.
 
 Val split (24 faces, 12 identities unseen in training; RGB, 8-bit, no border crop; FD-VGG19 is an FID
 substitute on VGG19 features, not comparable with published FID):
