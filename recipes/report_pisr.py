@@ -23,8 +23,9 @@ from torch import nn
 
 # Relative to the working directory (the repository root): the face set sits beside the checkout.
 DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
-# Where the bundled runs were trained (session 2, 2026-11-21); say so again if you retrain elsewhere.
-HARDWARE = "the 2-core CPU of the dev machine, two trainings sharing it at a time, no GPU"
+# Where the bundled runs of each scale were trained; say so again when you retrain.
+HARDWARE = {8: "the 2-core CPU of the dev machine, two or three trainings sharing it, no GPU (2026-11-21, session 2)",
+            4: "the 2-core CPU of the dev machine shared by 8 jobs, no GPU (2026-11-21, session 1; not retrained since)"}
 # report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
 ROWS = {
     "w/o KD (random init)": ("fsrcnn-nokd-x{s}", "pisr_nokd_x{s}", "pisr_x{s}_nokd"),
@@ -249,15 +250,15 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
                 wall = _minutes(f.get("wall_s"))
                 facts.append(f"| {row} | `{f['run']}` | {f.get('steps')} | {f.get('best_step')} | {wall} |")
         if facts:
-            lines += [f"Training ({HARDWARE}; wall time as measured):", "",
+            lines += [f"Training ({HARDWARE[s]}; wall time as measured):", "",
                       "| model | recipe run | steps | best step (val) | wall |", "|---|---|---:|---:|---:|", *facts, ""]
     for scale_key, rows in seeds.items():
         if not any(len(v) > 1 for v in rows.values()):
             continue
         lines += [f"### {scale_key}: two seeds (the margin is small)", "",
                   "Best validation PSNR logged by the training loop (clean val, float RGB, not 8-bit quantised, "
-                  "so a few hundredths off the tables above). Seed = data order, plus the model init (random-init rows) or the distillation-head init (PISR); "
-                  "the degradation draws are the same.", "",
+                  "so a few hundredths off the tables above). Seed 1 runs are the same recipe with `seed=1 data.train.seed=1`: "
+                  "another model init (random-init rows) or distillation-head init (PISR), data order, flips and degradation draws.", "",
                   "| model | seed 0 | seed 1 | mean |", "|---|---:|---:|---:|"]
         for label, per_seed in rows.items():
             vals = [per_seed[k]["best_val_psnr"] for k in ("0", "1") if k in per_seed]
@@ -329,7 +330,7 @@ def write_cards(results: dict) -> list[Path]:
   Small and demographically narrow: expect weaker results on faces unlike these.
 - **Degradation seen in training**: per crop, 50% clean antialiased bicubic x{s}, 50% the eq. 8 blind
   degradation (Gaussian/anisotropic/motion blur sigma 0.2-3, Gaussian noise 0-15/255, JPEG q40-90).
-- **Hardware**: {HARDWARE}.
+- **Hardware**: {HARDWARE[s]}.
 
 Val split (24 faces, 12 identities unseen in training; RGB, 8-bit, no border crop; FD-VGG19 is an FID
 substitute on VGG19 features, not comparable with published FID):
