@@ -114,7 +114,6 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
 
 def _latency_ms(model: torch.nn.Module, runs: int = 5) -> float:
     x = torch.rand(1, 3, 32, 32)
-    detect = getattr(model, "detect_landmarks", None)
     with torch.no_grad():
         model(x)
         times = []
@@ -122,8 +121,6 @@ def _latency_ms(model: torch.nn.Module, runs: int = 5) -> float:
             t0 = time.perf_counter()
             model(x)
             times.append((time.perf_counter() - t0) * 1000)
-    if detect is not None:
-        model.detect_landmarks = detect
     return statistics.median(times)
 
 

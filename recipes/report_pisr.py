@@ -80,7 +80,7 @@ def evaluate(faces: Path, scales: tuple[int, ...], *, fd_scales: tuple[int, ...]
     """Metrics per scale / LR kind / row. Rows whose weights are unchanged since ``cache`` (a previous pisr.json)
     are reused: FD-VGG19 (a VGG19 pass per 256x256 face) is slow on the shared CPU: it runs only for ``fd_scales``."""
     from fsr_edge.data import FaceDataset
-    from fsr_edge.metrics import evaluate_model
+    from fsr_edge.metrics import evaluate_model, frechet_distance
     from fsr_edge.models import list_models, load_model
     from fsr_edge.profile import count_macs, count_params
 
@@ -110,7 +110,7 @@ def evaluate(faces: Path, scales: tuple[int, ...], *, fd_scales: tuple[int, ...]
                 if want_fd:
                     if hr_embedding is None:
                         hr_embedding = _embed(torch.stack([val[i]["hr_face"] for i in range(len(val))]), progress)
-                    fd = _fd(_embed(_sr_faces(model, data), progress), hr_embedding)
+                    fd = frechet_distance(_embed(_sr_faces(model, data), progress), hr_embedding)
                 in_side = 256 if teacher else 256 // s
                 results.setdefault(f"x{s}", {}).setdefault(deg, {})[row] = {
                     **{m: out["means"].get(m) for m in ("psnr", "ssim", "ms_ssim")}, "fd_vgg19": fd,
@@ -145,12 +145,6 @@ def _embed(faces: torch.Tensor, progress: bool) -> torch.Tensor:
     chunks = faces.split(4)
     return torch.cat([vgg19_embedding(quantize_8bit(c)) for c in tqdm(chunks, desc="VGG19 embeddings", leave=False,
                                                                       disable=not progress)])
-
-
-def _fd(sr_embedding: torch.Tensor, hr_embedding: torch.Tensor) -> float:
-    from fsr_edge.metrics import frechet_distance
-
-    return frechet_distance(sr_embedding, hr_embedding)
 
 
 def picture_sheet(faces: Path, path: Path, *, scale: int = 8, n_faces: int = 3) -> None:
