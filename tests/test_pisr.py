@@ -26,6 +26,21 @@ def test_teacher_compresses_hr_to_lr_size_and_its_decoder_is_the_student(scale):
     assert [f.shape for f in student_feats] == [f.shape for f in feats]
 
 
+@pytest.mark.parametrize("upsampler", ["pixelshuffle", "deconv"])
+def test_a_deep_fsrcnn_starts_at_the_bilinear_skip_with_a_live_body(upsampler):
+    # With PyTorch's default conv init a 12-layer mapping shrank the signal to nothing and training stayed at the
+    # bilinear output (measured); He init keeps the last mapping feature alive, and the near-zero output layer
+    # makes the untrained network start at the bilinear upsample.
+    torch.manual_seed(0)
+    model = create_model("fsrcnn_x8", d=32, s=32, m=12, upsampler=upsampler)
+    lr_face = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        sr_face, feats = model.forward_features(lr_face)
+    bilinear = torch.nn.functional.interpolate(lr_face, scale_factor=8, mode="bilinear", align_corners=False)
+    assert (sr_face - bilinear).abs().max() < 0.05
+    assert feats[-2].std() > 0.2 * feats[1].std()   # last mapping layer vs shrink
+
+
 def test_student_is_initialised_from_the_decoder_and_ships_without_the_head(tmp_path):
     teacher = create_model("pisr_teacher_x4", **TINY)
     path = save_model(teacher, tmp_path / "t.safetensors", arch="pisr_teacher_x4", kwargs=TINY)

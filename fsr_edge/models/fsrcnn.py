@@ -33,6 +33,19 @@ class FSRCNN(nn.Module):
             self.upsample = nn.ConvTranspose2d(d, 3, 2 * scale, stride=scale, padding=scale // 2)
         else:
             self.upsample = nn.Sequential(nn.Conv2d(d, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # He init for the PReLU body (PyTorch's default conv init shrinks the signal layer by layer: a 12-layer
+        # mapping trained from it stayed at the bilinear output, measured), and a near-zero output layer so
+        # training starts from the bilinear skip (or from zero) rather than from noise on top of it.
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=0.25, nonlinearity="leaky_relu")
+                nn.init.zeros_(module.bias)
+        out_conv = self.upsample if isinstance(self.upsample, nn.ConvTranspose2d) else self.upsample[0]
+        nn.init.normal_(out_conv.weight, std=1e-3)
+        nn.init.zeros_(out_conv.bias)
 
     def forward_features(self, lr_face: Tensor) -> tuple[Tensor, list[Tensor]]:
         """SR output and every intermediate feature map, in order: extract, shrink, map_1..m, expand."""
