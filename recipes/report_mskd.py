@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                       progress=False)
     _sheet(rows, val, sheet)
     (out / "mskd.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "mskd.md").write_text(_markdown(results, args.metrics))
+    md_path = out / "mskd.md"
+    md_path.write_text(keep_reading(_markdown(results, args.metrics), md_path.read_text() if md_path.exists() else ""))
     print(f"wrote {out / 'mskd.md'}, {out / 'mskd.json'}, {sheet}")
     return 0
 
@@ -275,6 +276,17 @@ def _dictionary_info(runs: Path) -> dict:
     if shipped:
         info["shipped_fp16"] = {"files": [p.name for p in shipped], "bytes": sum(p.stat().st_size for p in shipped)}
     return info
+
+
+READING = "## Reading"
+
+
+def keep_reading(new_md: str, old_md: str) -> str:
+    """``new_md`` plus the hand-written "## Reading" section of ``old_md`` (what the numbers mean, what was run and
+    how): regenerating the tables must not erase it."""
+    if READING not in old_md:
+        return new_md
+    return new_md.rstrip("\n") + "\n\n" + old_md[old_md.index(READING):]
 
 
 def _fmt(v, key) -> str:

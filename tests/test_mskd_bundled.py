@@ -36,3 +36,12 @@ def test_mskd_teacher_ships_with_its_fp16_dictionary_and_template():
     with torch.no_grad():
         sr_face = teacher(torch.rand(1, 3, 32, 32))
     assert sr_face.shape == (1, 3, 256, 256) and torch.isfinite(sr_face).all()
+
+
+def test_regenerating_the_mskd_report_keeps_its_hand_written_reading():
+    from fsr_edge.recipes.report_mskd import keep_reading
+
+    old = "# MSKD\n\n| old table |\n\n## Reading (by hand)\n\n- the teacher is step-limited\n"
+    new = keep_reading("# MSKD\n\n| new table |\n", old)
+    assert new == "# MSKD\n\n| new table |\n\n## Reading (by hand)\n\n- the teacher is step-limited\n"
+    assert keep_reading("# MSKD\n", "# first report, nothing by hand\n") == "# MSKD\n"
