@@ -16,11 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
@@ -112,38 +107,21 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
     return rows
 
 
-def _latency_ms(model: torch.nn.Module, runs: int = 5) -> float:
-    x = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        model(x)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+def _costs(source: str, model: torch.nn.Module) -> dict:
+    """Median latency (batch 1, 2 threads) and peak RSS of a fresh process that loads ``source`` and upscales one
+    32x32 face: the bench harness's PyTorch worker, the same measurement ``fsr-edge bench`` makes."""
+    import tempfile
 
+    from fsr_edge.bench.harness import run_worker
 
-_PEAK_SNIPPET = """
-import sys, torch
-from fsr_edge.models import load_model
-torch.set_num_threads(2)
-m = load_model(sys.argv[1])
-with torch.no_grad():
-    m(torch.rand(1, 3, 32, 32))
-for line in open('/proc/self/status'):
-    if line.startswith('VmHWM'):
-        print(int(line.split()[1]) / 1024)
-"""
-
-
-def _peak_rss_mb(source: str) -> float | None:
-    try:
-        out = subprocess.run([sys.executable, "-c", _PEAK_SNIPPET, source], capture_output=True, text=True,
-                             timeout=600, env={**os.environ, "OMP_NUM_THREADS": "2"})
-        return float(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError):
-        return None
+    attrs = {"detect_landmarks": True} if hasattr(model, "detect_landmarks") else {}  # the teacher's own landmark step
+    spec = {"runtime": "pytorch", "model": source, "threads": 2, "input_shape": [1, 3, 32, 32], "model_attrs": attrs}
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_worker(spec, workdir=Path(tmp), name="cost", threads=2)
+    if res.get("status") != "ok":
+        print(f"cost of {source} not measured: {res.get('reason')}", flush=True)
+        return {"latency_ms": None, "peak_rss_mb": None}
+    return {"latency_ms": res["latency"]["p50_ms"], "peak_rss_mb": res["peak_rss_mb"]}
 
 
 def _sheet(rows, val_set, out: Path, n_faces: int = 3) -> None:
@@ -235,8 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         entry["params_trained"] = trainable
         entry["macs"] = count_macs(model, (1, 3, 32, 32)) if not hasattr(model, "dft") else _teacher_macs(model)
         if not args.no_costs:
-            entry["latency_ms"] = _latency_ms(model)
-            entry["peak_rss_mb"] = _peak_rss_mb(source)
+            entry.update(_costs(source, model))
     results["dictionary"] = _dictionary_info(runs)
     sheet = out / "mskd_sheet.png"
     val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation="clean", train=False, seed=0,

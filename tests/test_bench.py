@@ -387,3 +387,26 @@ def test_cli_bench_reports_a_missing_dist_in_one_line(tmp_path, capsys):
     assert rc == 2 and "no manifest" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     rc = cli_main(["bench", str(tmp_path), "-o", str(tmp_path / "rep"), "--threads", "0"])
     assert rc == 2 and "--threads must be >= 1" in capsys.readouterr().err
+
+
+def test_pytorch_worker_applies_model_attrs_and_refuses_unknown_ones(tmp_path):
+    # The MSKD report measures its teacher through this worker with the landmark step switched on.
+    from fsr_edge.bench.harness import run_worker
+    from fsr_edge.models import create_model, save_model
+
+    model = create_model("fsrcnn_x8", d=8, s=4, m=1).eval()
+    path = save_model(model, tmp_path / "m.safetensors", arch="fsrcnn_x8", kwargs={"d": 8, "s": 4, "m": 1})
+    lr_face = torch.rand(1, 3, 8, 8)
+    model.skip = False                        # the golden output is the model WITHOUT its bilinear skip
+    with torch.no_grad():
+        golden = model(lr_face)
+    lr_face.numpy().astype("<f4").tofile(tmp_path / "in.bin")
+    golden.numpy().astype("<f4").tofile(tmp_path / "out.bin")
+    spec = {"runtime": "pytorch", "path": str(path), "threads": 1, "input_shape": [1, 3, 8, 8], "iterations": 3,
+            "warmup_s": 0.0, "golden_input": str(tmp_path / "in.bin"), "golden_output": str(tmp_path / "out.bin")}
+    ok = run_worker({**spec, "model_attrs": {"skip": False}}, workdir=tmp_path, name="ok", threads=1)
+    assert ok["status"] == "ok" and ok["golden_max_abs_err"] < 1e-5 and ok["peak_rss_mb"] > 0
+    as_saved = run_worker(spec, workdir=tmp_path, name="as_saved", threads=1)
+    assert as_saved["golden_max_abs_err"] > 0.01        # the file's own setting (skip on) differs
+    bad = run_worker({**spec, "model_attrs": {"detect_landmarks": True}}, workdir=tmp_path, name="bad", threads=1)
+    assert bad["status"] == "failed" and "no attribute 'detect_landmarks'" in bad["reason"]

@@ -72,6 +72,12 @@ def _load_pytorch(spec):
     from fsr_edge.models import load_model
 
     model = load_model(spec.get("model") or spec["path"])
+    # e.g. {"detect_landmarks": true}: a model setting that its weights file does not carry (a training run's
+    # teacher was saved with the landmark step off; at inference it is on)
+    for name, value in (spec.get("model_attrs") or {}).items():
+        if not hasattr(model, name):
+            raise ValueError(f"model_attrs: {type(model).__name__} has no attribute {name!r}")
+        setattr(model, name, value)
     device = torch.device(spec.get("device", "cpu"))
     dtype = torch.float16 if spec.get("precision") == "fp16" else torch.float32
     model = model.to(device=device, dtype=dtype).eval()
