@@ -24,7 +24,7 @@ from torch import nn
 # Relative to the working directory (the repository root): the face set sits beside the checkout.
 DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
 # Where the bundled runs of each scale were trained; say so again when you retrain.
-HARDWARE = {8: "the 2-core CPU of the dev machine, two or three trainings sharing it, no GPU (2026-11-21, session 2)",
+HARDWARE = {8: "the 2-core CPU of the dev machine, two trainings sharing it, no GPU (2026-11-21, session 3)",
             4: "the 2-core CPU of the dev machine shared by 8 jobs, no GPU (2026-11-21, session 1; not retrained since)"}
 # report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
 ROWS = {
@@ -220,6 +220,24 @@ def shape_table(runs: Path) -> list[dict]:
     return rows
 
 
+def distill_weight_table(runs: Path) -> list[dict]:
+    """x8 runs of the PISR student's method (decoder init + VID) that differ only in lambda_S, seed 0:
+    ``pisr_x8_nokd_decinit`` (lambda_S = 0), ``pisr_x8_student`` and ``pisr_x8_student_ls*``."""
+    import yaml
+
+    rows = []
+    for run in ["pisr_x8_nokd_decinit", "pisr_x8_student", *sorted(p.name for p in runs.glob("pisr_x8_student_ls*"))]:
+        summary = runs / run / "summary.json"
+        if not summary.exists():
+            continue
+        cfg = yaml.safe_load((runs / run / "config.yaml").read_text())
+        facts = json.loads(summary.read_text())
+        rows.append({"run": run, "lambda_distill": cfg["method"]["lambda_distill"],
+                     "distill_layer": cfg["method"].get("distill_layer"), "steps": facts["steps"],
+                     "best_val_psnr": facts["best_val_psnr"]})
+    return sorted(rows, key=lambda r: r["lambda_distill"])
+
+
 def _minutes(seconds) -> str:
     return "?" if seconds is None else f"{seconds / 60:.1f} min"
 
@@ -229,7 +247,7 @@ def _fmt(v, digits):
 
 
 def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: float, seeds: dict,
-                   shapes: list[dict]) -> None:
+                   shapes: list[dict], weights: list[dict]) -> None:
     from fsr_edge.models._registry import WEIGHTS_DIR
 
     lines = ["# PISR on the face val split", "",
@@ -280,6 +298,15 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
             cells = [f"{per_seed[k]['best_val_psnr']:.2f}" if k in per_seed else "not run" for k in ("0", "1")]
             lines.append(f"| {label} | {cells[0]} | {cells[1]} | {sum(vals) / len(vals):.2f} |")
         lines.append("")
+    if len(weights) > 1:
+        lines += ["### x8: distillation weight lambda_S", "",
+                  "The PISR student's recipe (decoder init, VID at the same layer, same data, steps and seed 0) with "
+                  "only lambda_S changed; lambda_S = 0 is the decoder-init ablation. Best loop-validation PSNR "
+                  "(clean val, float RGB). Which weight ships was chosen on this val split (the face set has no "
+                  "separate test split).", "",
+                  "| run | lambda_S | steps | best val PSNR (dB) |", "|---|---:|---:|---:|"]
+        lines += [f"| `{r['run']}` | {r['lambda_distill']:g} | {r['steps']} | {r['best_val_psnr']:.2f} |" for r in weights]
+        lines.append("")
     if shapes:
         lines += ["### x8: student shape (why the x8 student is wider and deeper than FSRCNN)", "",
                   "w/o-KD runs of `recipes/pisr_x8_nokd.yaml` with another mapping shape, clean LR only, 1000 steps: "
@@ -305,6 +332,7 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
 def write_cards(results: dict) -> list[Path]:
     """A model card next to each bundled student: data and attribution, degradation, training, val metrics."""
     from fsr_edge.models._registry import WEIGHTS_DIR
+    from fsr_edge.models.pisr import STUDENT_SHAPES
 
     cards = []
     for scale_key, per_deg in results.items():
@@ -340,11 +368,12 @@ def write_cards(results: dict) -> list[Path]:
             ablation += (f" Ablation with the same decoder init and no distillation (`pisr-nokd-decinit-x{s}`): "
                          f"{dec['psnr']:.2f} dB vs {r['psnr']:.2f} dB: {verdict}.")
         wall_t = _minutes(teacher_facts.get("wall_s"))
+        shape = STUDENT_SHAPES[s]
         text = f"""# pisr-x{s}: PISR face super-resolution student, x{s} ({256 // s}x{256 // s} -> 256x256)
 
 `fsr-edge upscale --model pisr-x{s} --aligned FACE.png` (aligned face crops) or `fsr_edge.models.load_model("pisr-x{s}")`.
 
-- **Architecture**: `pisr_student_x{s}`, an FSRCNN (d=56, s=24, m=4, pixel-shuffle output + bilinear skip),
+- **Architecture**: `pisr_student_x{s}`, an FSRCNN (d={shape['d']}, s={shape['s']}, m={shape['m']}, pixel-shuffle output + bilinear skip),
   {r['params']:,} parameters, {r['macs'] / 1e6:.1f} M MACs per {256 // s}x{256 // s} face. Input/output RGB float32 in [0, 1].
 - **Method**: PISR (Lee et al., ECCV 2020). Teacher `pisr_teacher_x{s}` (an autoencoder that sees the HR face;
   its decoder has this exact structure) trained {teacher_facts.get('steps', '?')} steps ({wall_t}); this student was initialised from
@@ -419,8 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     picture_sheet(args.faces, sheet)
     seeds = _from_runs(seed_table, args.bundle, args.out / "pisr_seeds.json", {})
     shapes = _from_runs(shape_table, args.bundle, args.out / "pisr_shapes.json", [])
+    weights = _from_runs(distill_weight_table, args.bundle, args.out / "pisr_distill_weights.json", [])
     write_markdown(results, args.out / "pisr.md", sheet=sheet, wall_s=time.monotonic() - started, seeds=seeds,
-                   shapes=shapes)
+                   shapes=shapes, weights=weights)
     for card in write_cards(results):
         print(f"wrote {card}")
     print(f"wrote {args.out / 'pisr.md'}")
