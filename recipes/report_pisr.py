@@ -25,7 +25,7 @@ from torch import nn
 DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
 # Where the bundled runs of each scale were trained; say so again when you retrain.
 HARDWARE = {8: "the 2-core CPU of the dev machine, two trainings sharing it, no GPU (2026-11-21, session 3)",
-            4: "the 2-core CPU of the dev machine shared by 8 jobs, no GPU (2026-11-21, session 1; not retrained since)"}
+            4: "the 2-core CPU of the dev machine, three or four jobs sharing it, no GPU (2026-11-21, session 4)"}
 # report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
 ROWS = {
     "w/o KD (random init)": ("fsrcnn-nokd-x{s}", "pisr_nokd_x{s}", "pisr_x{s}_nokd"),
@@ -238,6 +238,27 @@ def distill_weight_table(runs: Path) -> list[dict]:
     return sorted(rows, key=lambda r: r["lambda_distill"])
 
 
+def imitation_weight_table(runs: Path) -> list[dict]:
+    """x8 teachers that differ only in lambda_T (``pisr_x8_teacher``, ``pisr_x8_teacher_lt*``), each with the
+    best loop-validation PSNR of its own reconstruction and of the student distilled from it
+    (``pisr_x8_student`` / ``pisr_x8_student_t<suffix>``, same student recipe), when that run finished."""
+    import yaml
+
+    rows = []
+    for teacher in ["pisr_x8_teacher", *sorted(p.name for p in runs.glob("pisr_x8_teacher_lt*"))]:
+        summary = runs / teacher / "summary.json"
+        if not summary.exists():
+            continue
+        suffix = teacher.removeprefix("pisr_x8_teacher")
+        student = runs / (f"pisr_x8_student_t{suffix.lstrip('_')}" if suffix else "pisr_x8_student") / "summary.json"
+        cfg = yaml.safe_load((runs / teacher / "config.yaml").read_text())
+        rows.append({"teacher_run": teacher, "lambda_imitation": cfg["method"]["lambda_imitation"],
+                     "teacher_best_val_psnr": json.loads(summary.read_text())["best_val_psnr"],
+                     "student_run": student.parent.name if student.exists() else None,
+                     "student_best_val_psnr": json.loads(student.read_text())["best_val_psnr"] if student.exists() else None})
+    return rows
+
+
 def _minutes(seconds) -> str:
     return "?" if seconds is None else f"{seconds / 60:.1f} min"
 
@@ -247,7 +268,7 @@ def _fmt(v, digits):
 
 
 def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: float, seeds: dict,
-                   shapes: list[dict], weights: list[dict]) -> None:
+                   shapes: list[dict], weights: list[dict], imitation: list[dict]) -> None:
     from fsr_edge.models._registry import WEIGHTS_DIR
 
     lines = ["# PISR on the face val split", "",
@@ -306,6 +327,16 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
                   "separate test split).", "",
                   "| run | lambda_S | steps | best val PSNR (dB) |", "|---|---:|---:|---:|"]
         lines += [f"| `{r['run']}` | {r['lambda_distill']:g} | {r['steps']} | {r['best_val_psnr']:.2f} |" for r in weights]
+        lines.append("")
+    if len(imitation) > 1:
+        lines += ["### x8: teacher imitation weight lambda_T", "",
+                  "The teacher recipe with only lambda_T changed (the L1 pull of its LR-sized code towards the clean LR "
+                  "face), and the student recipe (decoder init + VID, lambda_S as shipped, seed 0) distilled from each. "
+                  "Best loop-validation PSNR (clean val, float RGB); the teacher's is its reconstruction from the HR face.", "",
+                  "| teacher run | lambda_T | teacher (sees HR) | student run | student |", "|---|---:|---:|---|---:|"]
+        lines += [f"| `{r['teacher_run']}` | {r['lambda_imitation']:g} | {r['teacher_best_val_psnr']:.2f} | "
+                  f"{'`' + r['student_run'] + '`' if r['student_run'] else 'not run'} | "
+                  f"{_fmt(r['student_best_val_psnr'], 2)} |" for r in imitation]
         lines.append("")
     if shapes:
         lines += ["### x8: student shape (why the x8 student is wider and deeper than FSRCNN)", "",
@@ -449,8 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = _from_runs(seed_table, args.bundle, args.out / "pisr_seeds.json", {})
     shapes = _from_runs(shape_table, args.bundle, args.out / "pisr_shapes.json", [])
     weights = _from_runs(distill_weight_table, args.bundle, args.out / "pisr_distill_weights.json", [])
+    imitation = _from_runs(imitation_weight_table, args.bundle, args.out / "pisr_imitation_weights.json", [])
     write_markdown(results, args.out / "pisr.md", sheet=sheet, wall_s=time.monotonic() - started, seeds=seeds,
-                   shapes=shapes, weights=weights)
+                   shapes=shapes, weights=weights, imitation=imitation)
     for card in write_cards(results):
         print(f"wrote {card}")
     print(f"wrote {args.out / 'pisr.md'}")
