@@ -332,7 +332,10 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
         lines += ["### x8: teacher imitation weight lambda_T", "",
                   "The teacher recipe with only lambda_T changed (the L1 pull of its LR-sized code towards the clean LR "
                   "face), and the student recipe (decoder init + VID, lambda_S as shipped, seed 0) distilled from each. "
-                  "Best loop-validation PSNR (clean val, float RGB); the teacher's is its reconstruction from the HR face.", "",
+                  "Best loop-validation PSNR (clean val, float RGB); the teacher's is its reconstruction from the HR face. Runs: "
+                  "`fsr-edge train recipes/pisr_x8_teacher.yaml method.lambda_imitation=0.1 output_dir=runs/pisr_x8_teacher_lt0.1`, "
+                  "then `fsr-edge train recipes/pisr_x8_student.yaml method.teacher=runs/pisr_x8_teacher_lt0.1/best.safetensors "
+                  "output_dir=runs/pisr_x8_student_tlt0.1`.", "",
                   "| teacher run | lambda_T | teacher (sees HR) | student run | student |", "|---|---:|---:|---|---:|"]
         lines += [f"| `{r['teacher_run']}` | {r['lambda_imitation']:g} | {r['teacher_best_val_psnr']:.2f} | "
                   f"{'`' + r['student_run'] + '`' if r['student_run'] else 'not run'} | "
