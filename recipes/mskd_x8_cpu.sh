@@ -11,15 +11,11 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 [ -f runs/mskd_dict/dict_k8.safetensors ] || fsr-edge build-dictionary --data "$FACES" --split train \
     -o runs/mskd_dict/dict_k8.safetensors --atoms 8 --no-flip --limit 96
 [ -f runs/mskd_teacher_x8/final.safetensors ] || train recipes/mskd_teacher_x8.yaml
-for kd in wokd:[] mskd:[0,1,2] sskd:[2]; do
-  name=${kd%%:*}
-  [ -f runs/mskd_edge_x8_$name/final.safetensors ] || \
-    train recipes/mskd_edge_x8.yaml method.kd_scales=${kd#*:} output_dir=runs/mskd_edge_x8_$name
-done
-for kd in wokd:[] mskd:[0,1,2]; do   # second seed for the small MSKD vs w/o-KD margin (same cached data)
-  name=${kd%%:*}
-  [ -f runs/mskd_edge_x8_${name}_seed1/final.safetensors ] || \
-    train recipes/mskd_edge_x8.yaml seed=1 method.kd_scales=${kd#*:} output_dir=runs/mskd_edge_x8_${name}_seed1
+# run:seed:kd_scales; seed 1 again for the small MSKD vs w/o-KD margin (same cached data)
+for job in wokd:0:[] mskd:0:[0,1,2] sskd:0:[2] wokd:1:[] mskd:1:[0,1,2]; do
+  IFS=: read -r name seed scales <<< "$job"
+  out=runs/mskd_edge_x8_$name$([ "$seed" = 0 ] || echo "_seed$seed")
+  [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" output_dir="$out"
 done
 for kd in wokd:[] mskd:[0,1,2]; do
   name=${kd%%:*}

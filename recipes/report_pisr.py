@@ -200,17 +200,24 @@ def seed_table(runs: Path) -> dict:
     return table
 
 
-def shape_table(runs: Path) -> list[dict]:
-    """The x8 student-shape study: w/o-KD runs ``RUNS/pisr_x8_shape_*`` (same recipe, other mapping shapes)."""
+def _finished_run(run_dir: Path) -> tuple[dict, dict] | None:
+    """``(summary, config)`` of a run that finished (has ``summary.json``), else None."""
     import yaml
 
+    summary = run_dir / "summary.json"
+    if not summary.exists():
+        return None
+    return json.loads(summary.read_text()), yaml.safe_load((run_dir / "config.yaml").read_text())
+
+
+def shape_table(runs: Path) -> list[dict]:
+    """The x8 student-shape study: w/o-KD runs ``RUNS/pisr_x8_shape_*`` (same recipe, other mapping shapes)."""
     from fsr_edge.models import create_model
     from fsr_edge.profile import count_params
 
     rows = []
     for summary in sorted(runs.glob("pisr_x8_shape_*/summary.json")):
-        facts = json.loads(summary.read_text())
-        cfg = yaml.safe_load((summary.parent / "config.yaml").read_text())
+        facts, cfg = _finished_run(summary.parent)
         kwargs = {k: v for k, v in cfg["model"].items() if k != "_component_"}
         model = create_model(cfg["model"]["_component_"].rpartition(".")[2], **kwargs)
         rows.append({"run": summary.parent.name, "m": len(model.mapping), "s": model.shrink[0].out_channels,
@@ -223,15 +230,11 @@ def shape_table(runs: Path) -> list[dict]:
 def distill_weight_table(runs: Path) -> list[dict]:
     """x8 runs of the PISR student's method (decoder init + VID) that differ only in lambda_S, seed 0:
     ``pisr_x8_nokd_decinit`` (lambda_S = 0), ``pisr_x8_student`` and ``pisr_x8_student_ls*``."""
-    import yaml
-
     rows = []
     for run in ["pisr_x8_nokd_decinit", "pisr_x8_student", *sorted(p.name for p in runs.glob("pisr_x8_student_ls*"))]:
-        summary = runs / run / "summary.json"
-        if not summary.exists():
+        if (finished := _finished_run(runs / run)) is None:
             continue
-        cfg = yaml.safe_load((runs / run / "config.yaml").read_text())
-        facts = json.loads(summary.read_text())
+        facts, cfg = finished
         rows.append({"run": run, "lambda_distill": cfg["method"]["lambda_distill"],
                      "distill_layer": cfg["method"].get("distill_layer"), "steps": facts["steps"],
                      "best_val_psnr": facts["best_val_psnr"]})
@@ -242,20 +245,18 @@ def imitation_weight_table(runs: Path) -> list[dict]:
     """x8 teachers that differ only in lambda_T (``pisr_x8_teacher``, ``pisr_x8_teacher_lt*``), each with the
     best loop-validation PSNR of its own reconstruction and of the student distilled from it
     (``pisr_x8_student`` / ``pisr_x8_student_t<suffix>``, same student recipe), when that run finished."""
-    import yaml
-
     rows = []
     for teacher in ["pisr_x8_teacher", *sorted(p.name for p in runs.glob("pisr_x8_teacher_lt*"))]:
-        summary = runs / teacher / "summary.json"
-        if not summary.exists():
+        if (finished := _finished_run(runs / teacher)) is None:
             continue
-        suffix = teacher.removeprefix("pisr_x8_teacher")
-        student = runs / (f"pisr_x8_student_t{suffix.lstrip('_')}" if suffix else "pisr_x8_student") / "summary.json"
-        cfg = yaml.safe_load((runs / teacher / "config.yaml").read_text())
+        facts, cfg = finished
+        suffix = teacher.removeprefix("pisr_x8_teacher").lstrip("_")
+        student_run = f"pisr_x8_student_t{suffix}" if suffix else "pisr_x8_student"
+        student = _finished_run(runs / student_run)
         rows.append({"teacher_run": teacher, "lambda_imitation": cfg["method"]["lambda_imitation"],
-                     "teacher_best_val_psnr": json.loads(summary.read_text())["best_val_psnr"],
-                     "student_run": student.parent.name if student.exists() else None,
-                     "student_best_val_psnr": json.loads(student.read_text())["best_val_psnr"] if student.exists() else None})
+                     "teacher_best_val_psnr": facts["best_val_psnr"],
+                     "student_run": student_run if student else None,
+                     "student_best_val_psnr": student[0]["best_val_psnr"] if student else None})
     return rows
 
 
@@ -265,6 +266,11 @@ def _minutes(seconds) -> str:
 
 def _fmt(v, digits):
     return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _table_section(title: str, intro: str, header: str, align: str, rows: list[str]) -> list[str]:
+    """A "### title" Markdown section: an intro paragraph, then a table (``align``: the separator row)."""
+    return [f"### {title}", "", intro, "", header, align, *rows, ""]
 
 
 def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: float, seeds: dict,
@@ -309,51 +315,51 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
     for scale_key, rows in seeds.items():
         if not any(len(v) > 1 for v in rows.values()):
             continue
-        lines += [f"### {scale_key}: two seeds (the margin is small)", "",
-                  "Best validation PSNR logged by the training loop (clean val, float RGB, not 8-bit quantised, "
-                  "so a few hundredths off the tables above). Seed 1 runs are the same recipe with `seed=1 data.train.seed=1`: "
-                  "another model init (random-init rows) or distillation-head init (PISR), data order, flips and degradation draws.", "",
-                  "| model | seed 0 | seed 1 | mean |", "|---|---:|---:|---:|"]
+        table = []
         for label, per_seed in rows.items():
             vals = [per_seed[k]["best_val_psnr"] for k in ("0", "1") if k in per_seed]
             cells = [f"{per_seed[k]['best_val_psnr']:.2f}" if k in per_seed else "not run" for k in ("0", "1")]
-            lines.append(f"| {label} | {cells[0]} | {cells[1]} | {sum(vals) / len(vals):.2f} |")
-        lines.append("")
+            table.append(f"| {label} | {cells[0]} | {cells[1]} | {sum(vals) / len(vals):.2f} |")
+        lines += _table_section(
+            f"{scale_key}: two seeds (the margin is small)",
+            "Best validation PSNR logged by the training loop (clean val, float RGB, not 8-bit quantised, "
+            "so a few hundredths off the tables above). Seed 1 runs are the same recipe with `seed=1 data.train.seed=1`: "
+            "another model init (random-init rows) or distillation-head init (PISR), data order, flips and degradation draws.",
+            "| model | seed 0 | seed 1 | mean |", "|---|---:|---:|---:|", table)
     if len(weights) > 1:
-        lines += ["### x8: distillation weight lambda_S", "",
-                  "The PISR student's recipe (decoder init, VID at the same layer, same data, steps and seed 0) with "
-                  "only lambda_S changed; lambda_S = 0 is the decoder-init ablation. Best loop-validation PSNR "
-                  "(clean val, float RGB). Which weight ships was chosen on this val split (the face set has no "
-                  "separate test split).", "",
-                  "| run | lambda_S | steps | best val PSNR (dB) |", "|---|---:|---:|---:|"]
-        lines += [f"| `{r['run']}` | {r['lambda_distill']:g} | {r['steps']} | {r['best_val_psnr']:.2f} |" for r in weights]
-        lines.append("")
+        lines += _table_section(
+            "x8: distillation weight lambda_S",
+            "The PISR student's recipe (decoder init, VID at the same layer, same data, steps and seed 0) with "
+            "only lambda_S changed; lambda_S = 0 is the decoder-init ablation. Best loop-validation PSNR "
+            "(clean val, float RGB). Which weight ships was chosen on this val split (the face set has no "
+            "separate test split).",
+            "| run | lambda_S | steps | best val PSNR (dB) |", "|---|---:|---:|---:|",
+            [f"| `{r['run']}` | {r['lambda_distill']:g} | {r['steps']} | {r['best_val_psnr']:.2f} |" for r in weights])
     if len(imitation) > 1:
-        lines += ["### x8: teacher imitation weight lambda_T", "",
-                  "The teacher recipe with only lambda_T changed (the L1 pull of its LR-sized code towards the clean LR "
-                  "face), and the student recipe (decoder init + VID, lambda_S as shipped, seed 0) distilled from each. "
-                  "Best loop-validation PSNR (clean val, float RGB); the teacher's is its reconstruction from the HR face. Runs: "
-                  "`fsr-edge train recipes/pisr_x8_teacher.yaml method.lambda_imitation=0.1 output_dir=runs/pisr_x8_teacher_lt0.1`, "
-                  "then `fsr-edge train recipes/pisr_x8_student.yaml method.teacher=runs/pisr_x8_teacher_lt0.1/best.safetensors "
-                  "output_dir=runs/pisr_x8_student_tlt0.1`.", "",
-                  "| teacher run | lambda_T | teacher (sees HR) | student run | student |", "|---|---:|---:|---|---:|"]
-        lines += [f"| `{r['teacher_run']}` | {r['lambda_imitation']:g} | {r['teacher_best_val_psnr']:.2f} | "
-                  f"{'`' + r['student_run'] + '`' if r['student_run'] else 'not run'} | "
-                  f"{_fmt(r['student_best_val_psnr'], 2)} |" for r in imitation]
-        lines.append("")
+        lines += _table_section(
+            "x8: teacher imitation weight lambda_T",
+            "The teacher recipe with only lambda_T changed (the L1 pull of its LR-sized code towards the clean LR "
+            "face), and the student recipe (decoder init + VID, lambda_S as shipped, seed 0) distilled from each. "
+            "Best loop-validation PSNR (clean val, float RGB); the teacher's is its reconstruction from the HR face. Runs: "
+            "`fsr-edge train recipes/pisr_x8_teacher.yaml method.lambda_imitation=0.1 output_dir=runs/pisr_x8_teacher_lt0.1`, "
+            "then `fsr-edge train recipes/pisr_x8_student.yaml method.teacher=runs/pisr_x8_teacher_lt0.1/best.safetensors "
+            "output_dir=runs/pisr_x8_student_tlt0.1`.",
+            "| teacher run | lambda_T | teacher (sees HR) | student run | student |", "|---|---:|---:|---|---:|",
+            [f"| `{r['teacher_run']}` | {r['lambda_imitation']:g} | {r['teacher_best_val_psnr']:.2f} | "
+             f"{'`' + r['student_run'] + '`' if r['student_run'] else 'not run'} | "
+             f"{_fmt(r['student_best_val_psnr'], 2)} |" for r in imitation])
     if shapes:
-        lines += ["### x8: student shape (why the x8 student is wider and deeper than FSRCNN)", "",
-                  "w/o-KD runs of `recipes/pisr_x8_nokd.yaml` with another mapping shape, clean LR only, 1000 steps: "
-                  "`fsr-edge train recipes/pisr_x8_nokd.yaml max_steps=1000 data.train.degradation=clean model.m=M "
-                  "model.s=S output_dir=runs/pisr_x8_shape_mM_sS`. Best loop-validation PSNR (clean val, float RGB). "
-                  "The session-2 shape (s=24, m=4, 15 LR px receptive field) reached 27.67 dB in the same setting; "
-                  "runs with PyTorch's default conv init (before the He init in `fsr_edge.models.fsrcnn`) gave "
-                  "s=32/m=8 28.14, s=48/m=8 28.45, and s=48/m=12 never left the bilinear output (25.01).", "",
-                  "| run | mapping (m x s) | d | params | train LR | steps | best val PSNR (dB) |",
-                  "|---|---|---:|---:|---|---:|---:|"]
-        lines += [f"| `{r['run']}` | {r['m']} x {r['s']} | {r['d']} | {r['params']:,} | {r['degradation']} | {r['steps']} "
-                  f"| {r['best_val_psnr']:.2f} |" for r in shapes]
-        lines.append("")
+        lines += _table_section(
+            "x8: student shape (why the x8 student is wider and deeper than FSRCNN)",
+            "w/o-KD runs of `recipes/pisr_x8_nokd.yaml` with another mapping shape, clean LR only, 1000 steps: "
+            "`fsr-edge train recipes/pisr_x8_nokd.yaml max_steps=1000 data.train.degradation=clean model.m=M "
+            "model.s=S output_dir=runs/pisr_x8_shape_mM_sS`. Best loop-validation PSNR (clean val, float RGB). "
+            "The session-2 shape (s=24, m=4, 15 LR px receptive field) reached 27.67 dB in the same setting; "
+            "runs with PyTorch's default conv init (before the He init in `fsr_edge.models.fsrcnn`) gave "
+            "s=32/m=8 28.14, s=48/m=8 28.45, and s=48/m=12 never left the bilinear output (25.01).",
+            "| run | mapping (m x s) | d | params | train LR | steps | best val PSNR (dB) |", "|---|---|---:|---:|---|---:|---:|",
+            [f"| `{r['run']}` | {r['m']} x {r['s']} | {r['d']} | {r['params']:,} | {r['degradation']} | {r['steps']} "
+             f"| {r['best_val_psnr']:.2f} |" for r in shapes])
     if sheet is not None:
         lines += [f"![val faces x8 clean: LR, bicubic, w/o KD, PISR, HR]({sheet.name})", "",
                   f"`{sheet.name}`: central 160x160 of three val faces, x8 clean; columns LR (nearest-neighbour "
