@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ ROWS = {
     "teacher (sees HR)": ("pisr-teacher-x{s}", "pisr_teacher_x{s}", "pisr_x{s}_teacher"),
 }
 METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19")
+# the three student recipes compared run for run (label, run folder pisr_x{s}_<kind>), in the order of the extra tables
+COMPARISON = (("PISR student", "student"), ("w/o KD (random init)", "nokd"), ("w/o KD (decoder init)", "nokd_decinit"))
 
 
 class _TeacherInput(torch.utils.data.Dataset):
@@ -188,15 +191,13 @@ def seed_table(runs: Path) -> dict:
     """Best loop-validation PSNR (x{s} clean val, float RGB) of each comparison run and its ``_seed1`` twin."""
     table: dict = {}
     for s in (4, 8):
-        for label, run in (("PISR student", "student"), ("w/o KD (random init)", "nokd"),
-                           ("w/o KD (decoder init)", "nokd_decinit")):
-            for suffix in ("", "_seed1"):
-                summary = runs / f"pisr_x{s}_{run}{suffix}" / "summary.json"
-                if summary.exists():
-                    facts = json.loads(summary.read_text())
-                    seed = 1 if suffix else 0
-                    table.setdefault(f"x{s}", {}).setdefault(label, {})[str(seed)] = {
-                        "best_val_psnr": facts["best_val_psnr"], "steps": facts["steps"], "wall_s": facts["wall_s"]}
+        for label, kind in COMPARISON:
+            for seed, suffix in ((0, ""), (1, "_seed1")):
+                if (finished := _finished_run(runs / f"pisr_x{s}_{kind}{suffix}")) is None:
+                    continue
+                facts = finished[0]
+                table.setdefault(f"x{s}", {}).setdefault(label, {})[str(seed)] = {
+                    "best_val_psnr": facts["best_val_psnr"], "steps": facts["steps"], "wall_s": facts["wall_s"]}
     return table
 
 
@@ -268,8 +269,6 @@ def blind_mix_table(runs: Path, faces: Path) -> list[dict]:
     ``pisr_x8_<kind>[_pbNN|_cleanonly][_seed1]``. Each run's best weights are measured on the val split with clean and with
     blind LR (8-bit RGB PSNR, like the tables above): what a lower p_blind buys on clean faces, and what it costs
     on camera-like ones."""
-    import re
-
     from fsr_edge.data import FaceDataset
     from fsr_edge.metrics import evaluate_model
     from fsr_edge.models import load_model
@@ -277,8 +276,7 @@ def blind_mix_table(runs: Path, faces: Path) -> list[dict]:
     val = {deg: FaceDataset(faces, split="val", hr_size=256, scale=8, degradation=deg, train=False, progress=False)
            for deg in ("clean", "blind")}
     rows = []
-    for label, kind in (("PISR student", "student"), ("w/o KD (random init)", "nokd"),
-                        ("w/o KD (decoder init)", "nokd_decinit")):
+    for label, kind in COMPARISON:
         for run_dir in sorted(runs.glob(f"pisr_x8_{kind}*")):
             if not re.fullmatch(rf"pisr_x8_{kind}(_pb\d+|_cleanonly)?(_seed1)?", run_dir.name):
                 continue
