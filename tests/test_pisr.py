@@ -76,6 +76,10 @@ def test_teacher_features_are_cached_per_view_and_match_a_fresh_forward(tmp_path
     method.teacher_cache_mb = 0
     extra = method.teacher_feature({"hr_face": hr_face[:1], "view": ["c|full"]})
     assert "c|full" not in method._teacher_cache and torch.allclose(extra, fresh[:1], atol=1e-6)
+    # teacher_cache_mb=0 from the config (crop-jitter recipes): every batch recomputed, nothing held
+    uncached = PISRStudent(teacher=str(path), distill_layer=-2, lambda_distill=0.5, teacher_cache_mb=0)
+    assert torch.allclose(uncached.teacher_feature({"hr_face": hr_face, "view": ["a|full"] * 3}), fresh, atol=1e-6)
+    assert not uncached._teacher_cache
 
 
 def test_face_dataset_views_name_the_crop_and_flip():

@@ -57,12 +57,14 @@ class PISRStudent(Method):
     ``distill_layer``: index into ``forward_features``' list (0 extract, 1 shrink, 2..m+1 mapping, m+2 expand;
     negative counts from the end); never the output. ``init_from_teacher``: start the student from the
     teacher's decoder (the paper). ``lambda_distill=0`` gives the w/o-KD baseline with the same init.
+    ``teacher_cache_mb``: memory for the teacher's features per HR view (0: recompute every batch).
     """
 
     frozen_modules = ("teacher",)
 
     def __init__(self, *, teacher: str, distill_layer: int = -1, lambda_distill: float = 1.0,
-                 init_from_teacher: bool = True, head_hidden: int = 64, min_scale: float = 0.05):
+                 init_from_teacher: bool = True, head_hidden: int = 64, min_scale: float = 0.05,
+                 teacher_cache_mb: float = 1024):
         super().__init__()
         from ..models import load_model
 
@@ -72,9 +74,10 @@ class PISRStudent(Method):
         # The frozen teacher's distilled feature per HR view (face + crop/flip, batch["view"]): on whole faces
         # with flips there are only 2 x n_faces views, and the teacher's HR-resolution encoder costs more than
         # the student's own step on a CPU. Computed one face at a time, so a cached feature is bit-identical
-        # to a fresh one whatever batch it first came in (resume and DDP stay exact). Bounded in bytes.
+        # to a fresh one whatever batch it first came in (resume and DDP stay exact). Bounded in bytes; with crop
+        # jitter nearly every view is new, so such recipes set teacher_cache_mb: 0 rather than hold dead memory.
         self._teacher_cache: dict[str, Tensor] = {}
-        self._teacher_cache_bytes, self.teacher_cache_mb = 0, 1024
+        self._teacher_cache_bytes, self.teacher_cache_mb = 0, float(teacher_cache_mb)
         if lambda_distill > 0:
             with torch.no_grad():
                 probe = torch.zeros(1, 3, 2 * self.teacher.sr_scale, 2 * self.teacher.sr_scale)
