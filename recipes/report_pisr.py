@@ -25,7 +25,7 @@ from torch import nn
 # Relative to the working directory (the repository root): the face set sits beside the checkout.
 DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
 # Where the bundled runs of each scale were trained; say so again when you retrain.
-HARDWARE = {8: "the 2-core CPU of the dev machine, two trainings sharing it, no GPU (students 2026-11-21, session 5; teacher session 3)",
+HARDWARE = {8: "the 2-core CPU of the dev machine, two or three trainings sharing it, no GPU (students 2026-11-22, session 6; teacher session 3)",
             4: "the 2-core CPU of the dev machine, three or four jobs sharing it, no GPU (2026-11-21, session 4)"}
 # report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
 ROWS = {
@@ -229,19 +229,23 @@ def shape_table(runs: Path) -> list[dict]:
 
 
 def distill_weight_table(runs: Path) -> list[dict]:
-    """x8 runs of the PISR student's method (decoder init + VID) that differ only in lambda_S, seed 0, p_blind 0.5
-    (the session-3/4 recipe, where lambda_S was chosen): ``pisr_x8_nokd_decinit_pb50`` (lambda_S = 0),
-    ``pisr_x8_student_pb50`` and ``pisr_x8_student_ls*``."""
+    """x8 runs of the PISR student's method (decoder init + VID) that differ only in lambda_S, seed 0, in the two
+    training-data settings where it was probed: p_blind 0.5 without crop jitter (sessions 3-4, where 0.01 was
+    chosen: ``pisr_x8_nokd_decinit_pb50`` = lambda_S 0, ``pisr_x8_student_pb50``, ``pisr_x8_student_ls*``) and
+    the shipped recipes' p_blind 0.25 with crop jitter (session 6: ``pisr_x8_nokd_decinit``, ``pisr_x8_student``,
+    ``pisr_x8_student_crop_ls*``)."""
     rows = []
     for run in ["pisr_x8_nokd_decinit_pb50", "pisr_x8_student_pb50",
-                *sorted(p.name for p in runs.glob("pisr_x8_student_ls*"))]:
+                *sorted(p.name for p in runs.glob("pisr_x8_student_ls*")),
+                "pisr_x8_nokd_decinit", "pisr_x8_student", *sorted(p.name for p in runs.glob("pisr_x8_student_crop_ls*"))]:
         if (finished := _finished_run(runs / run)) is None:
             continue
         facts, cfg = finished
+        train_node = cfg["data"]["train"]
         rows.append({"run": run, "lambda_distill": cfg["method"]["lambda_distill"],
-                     "distill_layer": cfg["method"].get("distill_layer"), "steps": facts["steps"],
-                     "best_val_psnr": facts["best_val_psnr"]})
-    return sorted(rows, key=lambda r: r["lambda_distill"])
+                     "distill_layer": cfg["method"].get("distill_layer"), "p_blind": float(train_node["p_blind"]),
+                     "crop": train_node.get("crop"), "steps": facts["steps"], "best_val_psnr": facts["best_val_psnr"]})
+    return sorted(rows, key=lambda r: (-r["p_blind"], r["lambda_distill"]))
 
 
 def imitation_weight_table(runs: Path) -> list[dict]:
@@ -265,10 +269,10 @@ def imitation_weight_table(runs: Path) -> list[dict]:
 
 
 def blind_mix_table(runs: Path, faces: Path) -> list[dict]:
-    """x8 comparison runs (PISR student, both w/o-KD baselines) at each share of blind-degraded training faces:
-    ``pisr_x8_<kind>[_pbNN|_cleanonly][_seed1]``. Each run's best weights are measured on the val split with clean and with
-    blind LR (8-bit RGB PSNR, like the tables above): what a lower p_blind buys on clean faces, and what it costs
-    on camera-like ones."""
+    """x8 comparison runs (PISR student, both w/o-KD baselines) at each share of blind-degraded training faces and
+    with or without crop jitter: ``pisr_x8_<kind>[_pbNN|_cleanonly][_crop|_nocrop][_seed1]``. Each run's best weights
+    are measured on the val split with clean and with blind LR (8-bit RGB PSNR, like the tables above): what a lower
+    p_blind or the jitter buys on clean faces, and what it costs on camera-like ones."""
     from fsr_edge.data import FaceDataset
     from fsr_edge.metrics import evaluate_model
     from fsr_edge.models import load_model
@@ -278,7 +282,7 @@ def blind_mix_table(runs: Path, faces: Path) -> list[dict]:
     rows = []
     for label, kind in COMPARISON:
         for run_dir in sorted(runs.glob(f"pisr_x8_{kind}*")):
-            if not re.fullmatch(rf"pisr_x8_{kind}(_pb\d+|_cleanonly)?(_seed1)?", run_dir.name):
+            if not re.fullmatch(rf"pisr_x8_{kind}(_pb\d+|_cleanonly)?(_crop|_nocrop)?(_seed1)?", run_dir.name):
                 continue
             if (finished := _finished_run(run_dir)) is None:
                 continue
@@ -289,10 +293,16 @@ def blind_mix_table(runs: Path, faces: Path) -> list[dict]:
             train_node = cfg["data"]["train"]
             p_blind = float(train_node["p_blind"]) if train_node["degradation"] == "mix" else float(
                 train_node["degradation"] == "blind")
+            crop = train_node.get("crop", (0.9, 1.0))  # FaceDataset's default
             rows.append({"run": run_dir.name, "model": label, "p_blind": p_blind,
-                         "seed": int(cfg["seed"]), "steps": facts["steps"], "clean_psnr": psnr["clean"],
-                         "blind_psnr": psnr["blind"]})
-    return sorted(rows, key=lambda r: (-r["p_blind"], r["model"], r["seed"]))
+                         "crop": list(crop) if crop else None, "seed": int(cfg["seed"]), "steps": facts["steps"],
+                         "clean_psnr": psnr["clean"], "blind_psnr": psnr["blind"]})
+    return sorted(rows, key=lambda r: (-r["p_blind"], r["crop"] or [], r["model"], r["seed"]))
+
+
+def _crop_cell(crop) -> str:
+    """A crop-jitter range for a table cell: ``0.9-1`` or ``none`` (whole faces)."""
+    return "-".join(f"{c:g}" for c in crop) if crop else "none"
 
 
 def _minutes(seconds) -> str:
@@ -361,40 +371,46 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
             "so a few hundredths off the tables above). Seed 1 runs are the same recipe with `seed=1 data.train.seed=1`: "
             "another model init (random-init rows) or distillation-head init (PISR), data order, flips and degradation draws.",
             "| model | seed 0 | seed 1 | mean |", "|---|---:|---:|---:|", table)
-    if len({r["p_blind"] for r in blind_mix}) > 1:
+    if len({(r["p_blind"], str(r["crop"])) for r in blind_mix}) > 1:
         bicubic = {deg: results.get("x8", {}).get(deg, {}).get("bicubic", {}).get("psnr") for deg in ("clean", "blind")}
         lines += _table_section(
-            "x8: share of blind-degraded faces in training (p_blind)",
+            "x8: training data: share of blind-degraded faces (p_blind) and crop jitter",
             "The three comparison recipes (`recipes/pisr_x8_student.yaml`, `..._nokd.yaml`, `..._nokd_decinit.yaml`) "
-            "with only `data.train.p_blind` (and, for seed 1, `seed=1 data.train.seed=1`) changed; runs "
-            "`runs/pisr_x8_<kind>[_pbNN][_seed1]`; p_blind 0 is `data.train.degradation=clean` "
-            "(`runs/pisr_x8_nokd_cleanonly`: what the w/o-KD network reaches on clean faces when it never sees "
-            "camera-like ones). Each run's best weights measured here on the val split, clean and "
+            "with only `data.train.p_blind` or `data.train.crop` (and, for seed 1, `seed=1 data.train.seed=1`) "
+            "changed, except that the PISR student rows without crop jitter used lambda_S 0.01, the value shipped "
+            "until session 5 (`method.lambda_distill=0.01`); runs `runs/pisr_x8_<kind>[_pbNN][_nocrop][_seed1]`; p_blind 0 is "
+            "`data.train.degradation=clean` (`runs/pisr_x8_nokd_cleanonly`: what the w/o-KD network reaches on clean "
+            "faces when it never sees camera-like ones). Crop jitter (a, b): each training face is a random square "
+            "window of a to b of the face side, resized to 256 (`crop: null`: whole faces, flips only). Each run's "
+            "best weights measured here on the val split, clean and "
             f"blind LR (8-bit RGB PSNR, as in the tables above). Bicubic: {_fmt(bicubic['clean'], 2)} dB clean, "
             f"{_fmt(bicubic['blind'], 2)} dB blind.",
-            "| run | model | p_blind | seed | clean PSNR (dB) | blind PSNR (dB) |", "|---|---|---:|---:|---:|---:|",
-            [f"| `{r['run']}` | {r['model']} | {r['p_blind']:g} | {r['seed']} | {r['clean_psnr']:.2f} | "
-             f"{r['blind_psnr']:.2f} |" for r in blind_mix])
+            "| run | model | p_blind | crop jitter | seed | clean PSNR (dB) | blind PSNR (dB) |",
+            "|---|---|---:|---|---:|---:|---:|",
+            [f"| `{r['run']}` | {r['model']} | {r['p_blind']:g} | "
+             f"{_crop_cell(r.get('crop'))} | {r['seed']} | "
+             f"{r['clean_psnr']:.2f} | {r['blind_psnr']:.2f} |" for r in blind_mix])
     if len(weights) > 1:
         lines += _table_section(
             "x8: distillation weight lambda_S",
-            "The PISR student's recipe as it stood when lambda_S was chosen (p_blind 0.5; decoder init, VID at the "
-            "same layer, same data, steps and seed 0) with only lambda_S changed; lambda_S = 0 is the decoder-init "
-            "ablation. Best loop-validation PSNR "
-            "(clean val, float RGB). Which weight ships was chosen on this val split (the face set has no "
-            "separate test split).",
-            "| run | lambda_S | steps | best val PSNR (dB) |", "|---|---:|---:|---:|",
-            [f"| `{r['run']}` | {r['lambda_distill']:g} | {r['steps']} | {r['best_val_psnr']:.2f} |" for r in weights])
+            "The PISR student's recipe (decoder init, VID at the same layer, same data, steps and seed 0) with only "
+            "lambda_S changed, in two training-data settings: as it stood when lambda_S was first chosen (p_blind 0.5, "
+            "whole faces) and as shipped now (p_blind 0.25, crop jitter 0.9-1). lambda_S = 0 is the decoder-init "
+            "ablation. Best loop-validation PSNR (clean val, float RGB). Which weight ships was chosen on this val "
+            "split (the face set has no separate test split).",
+            "| run | p_blind | crop jitter | lambda_S | steps | best val PSNR (dB) |", "|---|---:|---|---:|---:|---:|",
+            [f"| `{r['run']}` | {r.get('p_blind', 0.5):g} | {_crop_cell(r.get('crop'))} | {r['lambda_distill']:g} | "
+             f"{r['steps']} | {r['best_val_psnr']:.2f} |" for r in weights])
     if len(imitation) > 1:
         lines += _table_section(
             "x8: teacher imitation weight lambda_T",
             "The teacher recipe with only lambda_T changed (the L1 pull of its LR-sized code towards the clean LR "
-            "face), and the student recipe (decoder init + VID, lambda_S as shipped, seed 0, p_blind 0.5 as when "
-            "this was probed) distilled from each. "
+            "face), and the student recipe as it stood when this was probed (decoder init + VID, lambda_S 0.01, "
+            "seed 0, p_blind 0.5, whole faces) distilled from each. "
             "Best loop-validation PSNR (clean val, float RGB); the teacher's is its reconstruction from the HR face. Runs: "
             "`fsr-edge train recipes/pisr_x8_teacher.yaml method.lambda_imitation=0.1 output_dir=runs/pisr_x8_teacher_lt0.1`, "
             "then `fsr-edge train recipes/pisr_x8_student.yaml method.teacher=runs/pisr_x8_teacher_lt0.1/best.safetensors "
-            "data.train.p_blind=0.5 output_dir=runs/pisr_x8_student_tlt0.1`.",
+            "data.train.p_blind=0.5 data.train.crop=null method.lambda_distill=0.01 output_dir=runs/pisr_x8_student_tlt0.1`.",
             "| teacher run | lambda_T | teacher (sees HR) | student run | student |", "|---|---:|---:|---|---:|",
             [f"| `{r['teacher_run']}` | {r['lambda_imitation']:g} | {r['teacher_best_val_psnr']:.2f} | "
              f"{'`' + r['student_run'] + '`' if r['student_run'] else 'not run'} | "
@@ -436,8 +452,10 @@ def write_cards(results: dict) -> list[Path]:
         teacher_facts = json.loads(teacher.read_text()) if teacher.exists() else {}
         method = facts["config"]["method"]
         train_node = facts["config"]["data"]["train"]
+        jitter = train_node.get("crop", (0.9, 1.0))  # FaceDataset's default
         crops = (f"{train_node['hr_crop']}x{train_node['hr_crop']} HR random crops" if "hr_crop" in train_node
-                 else "whole 256x256 faces")
+                 else f"random square windows of {100 * jitter[0]:g}-{100 * jitter[1]:g}% of the face side resized to "
+                      "256x256" if jitter else "whole 256x256 faces")
         p_blind = 100 * float(train_node.get("p_blind", 0.5))  # FaceDataset's default
         rows = []
         for deg, per_row in per_deg.items():
