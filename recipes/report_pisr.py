@@ -293,11 +293,20 @@ def blind_mix_table(runs: Path, faces: Path) -> list[dict]:
             train_node = cfg["data"]["train"]
             p_blind = float(train_node["p_blind"]) if train_node["degradation"] == "mix" else float(
                 train_node["degradation"] == "blind")
-            crop = train_node.get("crop", (0.9, 1.0))  # FaceDataset's default
+            crop = _dataset_arg(train_node, "crop")
             rows.append({"run": run_dir.name, "model": label, "p_blind": p_blind,
                          "crop": list(crop) if crop else None, "seed": int(cfg["seed"]), "steps": facts["steps"],
                          "clean_psnr": psnr["clean"], "blind_psnr": psnr["blind"]})
     return sorted(rows, key=lambda r: (-r["p_blind"], r["crop"] or [], r["model"], r["seed"]))
+
+
+def _dataset_arg(train_node: dict, name: str):
+    """A FaceDataset argument of a run's train-data config, or FaceDataset's own default where the config omits it."""
+    import inspect
+
+    from fsr_edge.data import FaceDataset
+
+    return train_node.get(name, inspect.signature(FaceDataset).parameters[name].default)
 
 
 def _crop_cell(crop) -> str:
@@ -452,11 +461,11 @@ def write_cards(results: dict) -> list[Path]:
         teacher_facts = json.loads(teacher.read_text()) if teacher.exists() else {}
         method = facts["config"]["method"]
         train_node = facts["config"]["data"]["train"]
-        jitter = train_node.get("crop", (0.9, 1.0))  # FaceDataset's default
+        jitter = _dataset_arg(train_node, "crop")
         crops = (f"{train_node['hr_crop']}x{train_node['hr_crop']} HR random crops" if "hr_crop" in train_node
                  else f"random square windows of {100 * jitter[0]:g}-{100 * jitter[1]:g}% of the face side resized to "
                       "256x256" if jitter else "whole 256x256 faces")
-        p_blind = 100 * float(train_node.get("p_blind", 0.5))  # FaceDataset's default
+        p_blind = 100 * float(_dataset_arg(train_node, "p_blind"))
         rows = []
         for deg, per_row in per_deg.items():
             for row in ("bicubic", "w/o KD (random init)", "PISR student"):
