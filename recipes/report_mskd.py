@@ -36,8 +36,11 @@ STUDENT_RUNS = {
     # the cached LR faces (FeatureCache, seed 0) stay the same, as they are the data
     "edge student w/o KD (seed 1)": "mskd_edge_x8_wokd_seed1",
     "edge student MSKD (seed 1)": "mskd_edge_x8_mskd_seed1",
+    "paper student w/o KD (seed 1)": "mskd_paper_student_x8_wokd_seed1",
+    "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
 }
-TEACHER_RUN = "mskd_teacher_x8"
+TEACHER_RUN = "mskd_teacher_x8_stage2"   # what ships and what the students distil
+TEACHER_STAGE1_RUN = "mskd_teacher_x8"   # its starting point, reported to show what the second stage bought
 DICT_RUN = Path("mskd_dict") / "dict_k8.safetensors"
 SHIP_DICT_PREFIX = "mskd_teacher_x8_dict"
 
@@ -99,6 +102,9 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
         rows["teacher (DFDNet-style)"] = (str(teacher), load_model(teacher))
     elif "mskd-teacher-x8" in bundled:
         rows["teacher (DFDNet-style)"] = ("mskd-teacher-x8", load_model("mskd-teacher-x8"))
+    stage1 = run_weights(runs / TEACHER_STAGE1_RUN)
+    if stage1.exists():
+        rows["teacher, stage 1 only"] = (str(stage1), load_model(stage1))
     for label, run in STUDENT_RUNS.items():
         path = run_weights(runs / run)
         if path.exists():

@@ -108,6 +108,23 @@ def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales)
         assert "kd" not in losses and method.aux_modules() == {}
 
 
+def test_teacher_training_init_from_starts_a_second_stage_from_saved_weights(tmp_path):
+    from fsr_edge.models.mskd import TeacherTraining
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    stage1 = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
+    torch.nn.init.normal_(stage1.to_rgb[0].weight, std=0.01)
+    path = save_model(stage1, tmp_path / "stage1.safetensors", arch="dfdnet_teacher_x8",
+                      kwargs={"dictionary": str(dic), "detect_landmarks": False})
+    fresh = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
+    lr_face = torch.rand(1, 3, 8, 8)
+    TeacherTraining(lambda_vgg=0, lambda_adv=0).prepare(fresh)
+    torch.testing.assert_close(fresh(lr_face), fresh.upsample_input(lr_face))   # no init_from: untouched
+    TeacherTraining(lambda_vgg=0, lambda_adv=0, init_from=str(path)).prepare(fresh)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(lr_face), stage1(lr_face))
+
+
 def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
     from fsr_edge.models.mskd import FeatureCache
 

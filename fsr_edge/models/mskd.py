@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..losses import feature_l2_loss, lsgan_discriminator_loss, lsgan_generator_loss
-from ..training.methods import Method
+from ..training.methods import Method, load_initial_weights
 from ._registry import register_model, register_pretrained
 from .dfdnet import SFTUNet
 
@@ -106,20 +106,22 @@ class TeacherTraining(_ReconstructionMixin, Method):
 
     Training uses the HR landmarks (``batch["landmarks68"]``, privileged and exact); validation uses the
     teacher's landmark fallback without detection (``predict``), close to inference on aligned inputs.
+    ``init_from``: a teacher's saved weights to continue from (a second stage with other windows or losses).
     """
 
     frozen_modules = ("vgg_loss",)
 
     def __init__(self, *, lambda_mse: float = 100.0, lambda_vgg: float = 20.0, lambda_adv: float = 1.0,
-                 image_scales: int = 2, hr_crop: int | None = None):
+                 image_scales: int = 2, hr_crop: int | None = None, init_from: str | None = None):
         super().__init__()
-        self.hr_crop = hr_crop
+        self.hr_crop, self.init_from = hr_crop, init_from
         self.lambda_mse, self.lambda_vgg, self.lambda_adv = lambda_mse, lambda_vgg, lambda_adv
         self.vgg_loss = _perceptual().requires_grad_(False).eval() if lambda_vgg else nn.Identity()
         self.disc = ImageDiscriminator(image_scales) if lambda_adv else None
         self._fake: Tensor | None = None
 
     def prepare(self, model: nn.Module) -> None:
+        load_initial_weights(model, self.init_from)
         model.detect_landmarks = False   # validation: template landmarks, no dlib in the loop
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:

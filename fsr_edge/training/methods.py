@@ -44,6 +44,16 @@ class Method(nn.Module):
         return self.aux_losses(model, batch) if aux else self.losses(model, batch)
 
 
+def load_initial_weights(model: nn.Module, weights: str | None) -> None:
+    """Start ``model`` from saved weights (a bundled name or a run's ``.safetensors``: a fine-tuning stage);
+    nothing when ``weights`` is None. Called from ``Method.prepare``, so a resumed run still restores its own
+    checkpoint over it."""
+    if weights:
+        from ..models import load_model
+
+        model.load_state_dict(load_model(weights).state_dict())
+
+
 class L1SR(Method):
     """Plain supervised SR: ``L = mean |sr_face - hr_face|`` (the w/o-KD baseline)."""
 
@@ -52,10 +62,7 @@ class L1SR(Method):
         self.init_from = init_from
 
     def prepare(self, model: nn.Module) -> None:
-        if self.init_from:
-            from ..models import load_model
-
-            model.load_state_dict(load_model(self.init_from).state_dict())
+        load_initial_weights(model, self.init_from)
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
         sr_face = model(batch["lr_face"])
