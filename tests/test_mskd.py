@@ -149,6 +149,18 @@ def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
     torch.testing.assert_close(again[0]["teacher_feats"][2], cache[0]["teacher_feats"][2])
 
 
+def test_feature_cache_mix_follows_p_blind(faces_dir, tmp_path):
+    from fsr_edge.data import FaceDataset
+    from fsr_edge.models.mskd import FeatureCache
+
+    for p_blind, mode in ((0.0, "clean"), (1.0, "blind")):
+        cache = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["mix"],
+                             p_blind=p_blind, limit=2, batch_size=2)   # same folder: a new p_blind rebuilds it
+        direct = FaceDataset(faces_dir, split="val", degradation=mode, train=False, progress=False)
+        for i in range(2):
+            torch.testing.assert_close(cache[i]["lr_face"], direct[i]["lr_face"])
+
+
 def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path):
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,

@@ -298,7 +298,8 @@ class FeatureCache(Dataset):
     Why: on a CPU the VGG19 encoder at 256 px costs more than everything else in a step, and the encoder (and,
     for the students, the whole teacher) is frozen, so for a *fixed* LR input its output never changes. The
     price is fixed degradations: each face appears once per entry of ``variants`` (``clean``, ``blind`` or
-    ``mix``, seeded by (seed, index)) instead of a fresh random draw per epoch, and no crop/flip jitter. With a
+    ``mix``: blind with probability ``p_blind``, seeded by (seed, index)) instead of a fresh random draw per
+    epoch, and no crop/flip jitter. With a
     GPU, train on ``FaceDataset`` directly instead (the ``*_gpu.yaml`` recipes).
 
     The encoder part is built once per (data, variants, seed); the teacher part once per teacher file (kept
@@ -308,18 +309,18 @@ class FeatureCache(Dataset):
     """
 
     def __init__(self, *, root: str, split: str = "train", cache_dir: str, variants: Sequence[str] = ("mix",),
-                 hr_size: int = 256, scale: int = 8, seed: int = 0, limit: int | None = None,
+                 p_blind: float = 0.5, hr_size: int = 256, scale: int = 8, seed: int = 0, limit: int | None = None,
                  teacher: str | None = None, teacher_dictionary: str | Sequence[str] | None = None,
                  batch_size: int = 4):
         import json
         from pathlib import Path
 
         self.dir = Path(cache_dir)
-        spec = {"root": str(Path(root).resolve()), "split": split, "variants": list(variants), "hr_size": hr_size,
-                "scale": scale, "seed": seed, "limit": limit, "features": "v1"}
+        spec = {"root": str(Path(root).resolve()), "split": split, "variants": list(variants), "p_blind": p_blind,
+                "hr_size": hr_size, "scale": scale, "seed": seed, "limit": limit, "features": "v1"}
         spec_path = self.dir / "spec.json"
         if not (spec_path.exists() and json.loads(spec_path.read_text()) == spec):
-            self._build_inputs(root, split, variants, hr_size, scale, seed, limit, batch_size)
+            self._build_inputs(root, split, variants, p_blind, hr_size, scale, seed, limit, batch_size)
             spec_path.write_text(json.dumps(spec))
         self.arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r")
                        for k in ("lr_face", "hr_face", "landmarks68", "enc_0", "enc_1", "enc_2")}
@@ -351,14 +352,14 @@ class FeatureCache(Dataset):
                 (self.dir / f".{key}.tmp.npy").replace(self.dir / f"{key}.npy")
         return put, commit
 
-    def _build_inputs(self, root, split, variants, hr_size, scale, seed, limit, batch_size) -> None:
+    def _build_inputs(self, root, split, variants, p_blind, hr_size, scale, seed, limit, batch_size) -> None:
         from tqdm import tqdm
 
         from ..data import FaceDataset
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        sets = [FaceDataset(root, split=split, hr_size=hr_size, scale=scale, degradation=v, train=False, seed=seed,
-                            progress=False) for v in variants]
+        sets = [FaceDataset(root, split=split, hr_size=hr_size, scale=scale, degradation=v, p_blind=p_blind, train=False,
+                            seed=seed, progress=False) for v in variants]
         index_sets = [list(range(len(d)))[:limit] for d in sets]
         n = sum(len(ix) for ix in index_sets)
         encoder = MSKDPaperStudent(scale=scale).eval()        # only its frozen encoder is used
