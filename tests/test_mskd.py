@@ -161,6 +161,23 @@ def test_feature_cache_mix_follows_p_blind(faces_dir, tmp_path):
             torch.testing.assert_close(cache[i]["lr_face"], direct[i]["lr_face"])
 
 
+def test_feature_cache_jitter_views_store_the_training_views(faces_dir, tmp_path):
+    from fsr_edge.data import FaceDataset
+    from fsr_edge.models.mskd import FeatureCache
+
+    cache = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["mix"],
+                         p_blind=0.25, jitter_views=2, limit=2, batch_size=2)
+    assert len(cache) == 4                                   # view-major: faces 0, 1 of epoch 0, then of epoch 1
+    train = FaceDataset(faces_dir, split="val", degradation="mix", p_blind=0.25, train=True, progress=False)
+    for epoch in (0, 1):
+        train.set_epoch(epoch)
+        for i in range(2):
+            want, got = train[i], cache[2 * epoch + i]
+            torch.testing.assert_close(got["lr_face"], want["lr_face"])
+            torch.testing.assert_close(got["landmarks68"], want["landmarks68"])
+    assert not torch.equal(cache[0]["hr_face"], cache[2]["hr_face"])   # a second view is new data
+
+
 def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path):
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,

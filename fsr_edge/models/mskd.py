@@ -299,7 +299,8 @@ class FeatureCache(Dataset):
     for the students, the whole teacher) is frozen, so for a *fixed* LR input its output never changes. The
     price is fixed degradations: each face appears once per entry of ``variants`` (``clean``, ``blind`` or
     ``mix``: blind with probability ``p_blind``, seeded by (seed, index)) instead of a fresh random draw per
-    epoch, and no crop/flip jitter. With a
+    epoch, and no crop/flip jitter; ``jitter_views=N`` stores N training views per face instead (FaceDataset's
+    crop window, flip and degradation of epochs 0..N-1): N times the data and the disk. With a
     GPU, train on ``FaceDataset`` directly instead (the ``*_gpu.yaml`` recipes).
 
     The encoder part is built once per (data, variants, seed); the teacher part once per teacher file (kept
@@ -309,7 +310,8 @@ class FeatureCache(Dataset):
     """
 
     def __init__(self, *, root: str, split: str = "train", cache_dir: str, variants: Sequence[str] = ("mix",),
-                 p_blind: float = 0.5, hr_size: int = 256, scale: int = 8, seed: int = 0, limit: int | None = None,
+                 p_blind: float = 0.5, jitter_views: int = 0, hr_size: int = 256, scale: int = 8, seed: int = 0,
+                 limit: int | None = None,
                  teacher: str | None = None, teacher_dictionary: str | Sequence[str] | None = None,
                  batch_size: int = 4):
         import json
@@ -318,9 +320,11 @@ class FeatureCache(Dataset):
         self.dir = Path(cache_dir)
         spec = {"root": str(Path(root).resolve()), "split": split, "variants": list(variants), "p_blind": p_blind,
                 "hr_size": hr_size, "scale": scale, "seed": seed, "limit": limit, "features": "v1"}
+        if jitter_views:
+            spec["jitter_views"] = jitter_views
         spec_path = self.dir / "spec.json"
         if not (spec_path.exists() and json.loads(spec_path.read_text()) == spec):
-            self._build_inputs(root, split, variants, p_blind, hr_size, scale, seed, limit, batch_size)
+            self._build_inputs(root, split, variants, p_blind, jitter_views, hr_size, scale, seed, limit, batch_size)
             spec_path.write_text(json.dumps(spec))
         self.arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r")
                        for k in ("lr_face", "hr_face", "landmarks68", "enc_0", "enc_1", "enc_2")}
@@ -352,21 +356,29 @@ class FeatureCache(Dataset):
                 (self.dir / f".{key}.tmp.npy").replace(self.dir / f"{key}.npy")
         return put, commit
 
-    def _build_inputs(self, root, split, variants, p_blind, hr_size, scale, seed, limit, batch_size) -> None:
+    def _build_inputs(self, root, split, variants, p_blind, jitter_views, hr_size, scale, seed, limit,
+                      batch_size) -> None:
         from tqdm import tqdm
 
         from ..data import FaceDataset
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        sets = [FaceDataset(root, split=split, hr_size=hr_size, scale=scale, degradation=v, p_blind=p_blind, train=False,
-                            seed=seed, progress=False) for v in variants]
-        index_sets = [list(range(len(d)))[:limit] for d in sets]
-        n = sum(len(ix) for ix in index_sets)
+        # (dataset, epoch) per block of items: one fixed evaluation view per face, or jitter_views training
+        # views (FaceDataset's epochs 0..n-1: crop window, flip and degradation drawn afresh for each)
+        blocks = []
+        for v in variants:
+            ds = FaceDataset(root, split=split, hr_size=hr_size, scale=scale, degradation=v, p_blind=p_blind,
+                             train=bool(jitter_views), seed=seed, progress=False)
+            blocks += [(ds, epoch) for epoch in range(max(1, jitter_views))]
+        n_faces = len(list(range(len(blocks[0][0])))[:limit])
+        n = n_faces * len(blocks)
         encoder = MSKDPaperStudent(scale=scale).eval()        # only its frozen encoder is used
         put, commit = self._writer(n)
         start = 0
         with tqdm(total=n, desc=f"encoder cache {self.dir.name}", unit="face") as bar:
-            for ds, ix in zip(sets, index_sets):
+            for ds, epoch in blocks:
+                ds.set_epoch(epoch)
+                ix = list(range(n_faces))
                 for lo in range(0, len(ix), batch_size):
                     items = [ds[i] for i in ix[lo:lo + batch_size]]
                     batch = {k: torch.stack([it[k] for it in items]) for k in ("lr_face", "hr_face", "landmarks68")}
