@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # MSKD x8 on this 2-core CPU, end to end (what produced the bundled mskd-x8 / mskd-teacher-x8):
 #   bash recipes/mskd_x8_cpu.sh [FACES_DIR]
-# dictionary -> teacher (stage 1: 64 px windows; stage 2: 128 px windows, from stage 1) -> edge student w/o KD,
-# MSKD, SSKD (same cached data, steps, seed) -> w/o KD and MSKD again with seed 1 -> paper student w/o KD,
-# SSKD, MSKD (its decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here).
+# dictionary -> teacher (stage 1: 64 px windows, 50 % blind, one fixed view per face; stage 2: from stage 1, 128 px
+# windows, 25 % blind, 4 cached jittered views per face) -> edge student w/o KD, MSKD, SSKD (same cached data:
+# one fixed view per face, 25 % blind; same steps and seed) -> w/o KD and MSKD again with seed 1 -> paper student
+# likewise (its decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here).
 # Each step is skipped when its output exists; training runs resume from their checkpoints.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}
@@ -24,3 +25,6 @@ for job in edge:wokd:0:[] edge:mskd:0:[0,1,2] edge:sskd:0:[2] edge:wokd:1:[] edg
   [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" $extra \
     output_dir="$out"
 done
+# diagnostic: MSKD with its feature L2 term only (no feature discriminators)
+[ -f runs/mskd_edge_x8_mskd_l2only/final.safetensors ] || train recipes/mskd_edge_x8.yaml method.lambda_adv=0 \
+  output_dir=runs/mskd_edge_x8_mskd_l2only

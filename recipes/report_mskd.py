@@ -36,6 +36,8 @@ STUDENT_RUNS = {
     # the cached LR faces (FeatureCache, seed 0) stay the same, as they are the data
     "edge student w/o KD (seed 1)": "mskd_edge_x8_wokd_seed1",
     "edge student MSKD (seed 1)": "mskd_edge_x8_mskd_seed1",
+    # diagnostic: MSKD's feature L2 term alone (lambda_adv 0), to tell its two halves apart
+    "edge student MSKD, L2 only": "mskd_edge_x8_mskd_l2only",
     "paper student w/o KD (seed 1)": "mskd_paper_student_x8_wokd_seed1",
     "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
 }
