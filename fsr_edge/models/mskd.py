@@ -370,7 +370,7 @@ class FeatureCache(Dataset):
             ds = FaceDataset(root, split=split, hr_size=hr_size, scale=scale, degradation=v, p_blind=p_blind,
                              train=bool(jitter_views), seed=seed, progress=False)
             blocks += [(ds, epoch) for epoch in range(max(1, jitter_views))]
-        n_faces = len(list(range(len(blocks[0][0])))[:limit])
+        n_faces = min(len(blocks[0][0]), limit if limit is not None else len(blocks[0][0]))
         n = n_faces * len(blocks)
         encoder = MSKDPaperStudent(scale=scale).eval()        # only its frozen encoder is used
         put, commit = self._writer(n)
@@ -378,9 +378,8 @@ class FeatureCache(Dataset):
         with tqdm(total=n, desc=f"encoder cache {self.dir.name}", unit="face") as bar:
             for ds, epoch in blocks:
                 ds.set_epoch(epoch)
-                ix = list(range(n_faces))
-                for lo in range(0, len(ix), batch_size):
-                    items = [ds[i] for i in ix[lo:lo + batch_size]]
+                for lo in range(0, n_faces, batch_size):
+                    items = [ds[i] for i in range(lo, min(lo + batch_size, n_faces))]
                     batch = {k: torch.stack([it[k] for it in items]) for k in ("lr_face", "hr_face", "landmarks68")}
                     for k, v in batch.items():
                         put(k, start, v)
