@@ -2,9 +2,10 @@
 # MSKD x8 on this 2-core CPU, end to end (what produced the bundled mskd-x8 / mskd-teacher-x8):
 #   bash recipes/mskd_x8_cpu.sh [FACES_DIR]
 # dictionary -> teacher (stage 1: 64 px windows, 50 % blind, one fixed view per face; stage 2: from stage 1, 128 px
-# windows, 25 % blind, 4 cached jittered views per face) -> edge student w/o KD, MSKD, SSKD (same cached data:
-# one fixed view per face, 25 % blind; same steps and seed) -> w/o KD and MSKD again with seed 1 -> paper student
-# likewise (its decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here).
+# windows, 25 % blind, 4 cached jittered views per face; stage 3: stage 2 continued, what ships) -> edge student
+# w/o KD, MSKD, SSKD, MSKD with lambda_adv 0.1 (distilling stage 2; same cached data and steps) on 2 seeds -> the
+# session-7 runs on one view per face -> paper student (its decoder on 128 px output windows, like the teacher's
+# stage 2: a whole-face step costs ~3 s here).
 # Each step is skipped when its output exists; training runs resume from their checkpoints.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}
@@ -13,18 +14,22 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
     -o runs/mskd_dict/dict_k8.safetensors --atoms 8 --no-flip --limit 96
 [ -f runs/mskd_teacher_x8/final.safetensors ] || train recipes/mskd_teacher_x8.yaml
 [ -f runs/mskd_teacher_x8_stage2/final.safetensors ] || train recipes/mskd_teacher_x8_stage2.yaml
-# student:run:seed:kd_scales; seed 1 again where the MSKD vs w/o-KD margin is small (same cached data)
+[ -f runs/mskd_teacher_x8_stage3/final.safetensors ] || train recipes/mskd_teacher_x8_stage3.yaml
+# student:run:seed:kd_scales:lambda_adv:views. 4 views: the teacher's stage-2 cache (the main ablation and what
+# ships: mskd_j4_adv01); 1 view: one fixed draw per face (session 7; the paper student was run only this way).
+# Seed 1 again where the margin is small (same cached data).
 paper="model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 model.decoder_channels=[64,32,16] method.hr_crop=128"
-for job in edge:wokd:0:[] edge:mskd:0:[0,1,2] edge:sskd:0:[2] edge:wokd:1:[] edge:mskd:1:[0,1,2] \
-           paper_student:wokd:0:[] paper_student:mskd:0:[0,1,2] paper_student:sskd:0:[2] \
-           paper_student:wokd:1:[] paper_student:mskd:1:[0,1,2]; do
-  IFS=: read -r student name seed scales <<< "$job"
+one_view="data.train.cache_dir=runs/mskd_cache/train_mix_pb25 data.train.jitter_views=0"
+for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1:4 edge:mskd_j4_adv01:0:[0,1,2]:0.1:4 \
+           edge:wokd_j4:1:[]:1:4 edge:mskd_j4:1:[0,1,2]:1:4 edge:sskd_j4:1:[2]:1:4 edge:mskd_j4_adv01:1:[0,1,2]:0.1:4 \
+           edge:wokd:0:[]:1:1 edge:mskd:0:[0,1,2]:1:1 edge:sskd:0:[2]:1:1 edge:wokd:1:[]:1:1 edge:mskd:1:[0,1,2]:1:1 \
+           edge:mskd_l2only:0:[0,1,2]:0:1 \
+           paper_student:wokd:0:[]:1:1 paper_student:mskd:0:[0,1,2]:1:1 paper_student:sskd:0:[2]:1:1 \
+           paper_student:wokd:1:[]:1:1 paper_student:mskd:1:[0,1,2]:1:1; do
+  IFS=: read -r student name seed scales adv views <<< "$job"
   out=runs/mskd_${student}_x8_$name$([ "$seed" = 0 ] || echo "_seed$seed")
-  extra=$([ "$student" = edge ] || echo "$paper")
+  extra="$([ "$student" = edge ] || echo "$paper") $([ "$views" = 4 ] || echo "$one_view")"
   # shellcheck disable=SC2086  # $extra is a list of overrides
-  [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" $extra \
-    output_dir="$out"
+  [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" \
+    method.lambda_adv="$adv" $extra output_dir="$out"
 done
-# diagnostic: MSKD with its feature L2 term only (no feature discriminators)
-[ -f runs/mskd_edge_x8_mskd_l2only/final.safetensors ] || train recipes/mskd_edge_x8.yaml method.lambda_adv=0 \
-  output_dir=runs/mskd_edge_x8_mskd_l2only

@@ -26,23 +26,38 @@ METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19", "vgg_perceptual", "identity_co
 LOWER_IS_BETTER = {"fd_vgg19", "vgg_perceptual"}
 # row label -> run folder (its best.safetensors, else final.safetensors) or bundled name
 STUDENT_RUNS = {
+    # the main ablation (recipes/mskd_edge_x8.yaml): the teacher's 4-view cache (4 jittered views per face, 25 %
+    # blind); w/o KD / SSKD / MSKD differ only in method.kd_scales
     "paper student w/o KD": "mskd_paper_student_x8_wokd",
     "paper student SSKD": "mskd_paper_student_x8_sskd",
     "paper student MSKD": "mskd_paper_student_x8_mskd",
-    "edge student w/o KD": "mskd_edge_x8_wokd",
-    "edge student SSKD": "mskd_edge_x8_sskd",
-    "edge student MSKD": "mskd_edge_x8_mskd",
+    "edge student w/o KD": "mskd_edge_x8_wokd_j4",
+    "edge student SSKD": "mskd_edge_x8_sskd_j4",
+    "edge student MSKD": "mskd_edge_x8_mskd_j4",
+    # MSKD with the feature discriminators' term at a tenth (lambda_adv 0.1), what ships as mskd-x8
+    "edge student MSKD, lambda_adv 0.1": "mskd_edge_x8_mskd_j4_adv01",
     # second seed where the margin is small: `seed=1` only (model, adapter and discriminator init, data order);
     # the cached LR faces (FeatureCache, seed 0) stay the same, as they are the data
-    "edge student w/o KD (seed 1)": "mskd_edge_x8_wokd_seed1",
-    "edge student MSKD (seed 1)": "mskd_edge_x8_mskd_seed1",
+    "edge student w/o KD (seed 1)": "mskd_edge_x8_wokd_j4_seed1",
+    "edge student SSKD (seed 1)": "mskd_edge_x8_sskd_j4_seed1",
+    "edge student MSKD (seed 1)": "mskd_edge_x8_mskd_j4_seed1",
+    "edge student MSKD, lambda_adv 0.1 (seed 1)": "mskd_edge_x8_mskd_j4_adv01_seed1",
+    # session 7: the same ablation on ONE fixed view per face (runs/mskd_cache/train_mix_pb25)
+    "edge student w/o KD, 1 view": "mskd_edge_x8_wokd",
+    "edge student SSKD, 1 view": "mskd_edge_x8_sskd",
+    "edge student MSKD, 1 view": "mskd_edge_x8_mskd",
+    "edge student w/o KD, 1 view (seed 1)": "mskd_edge_x8_wokd_seed1",
+    "edge student MSKD, 1 view (seed 1)": "mskd_edge_x8_mskd_seed1",
     # diagnostic: MSKD's feature L2 term alone (lambda_adv 0), to tell its two halves apart
-    "edge student MSKD, L2 only": "mskd_edge_x8_mskd_l2only",
+    "edge student MSKD, L2 only, 1 view": "mskd_edge_x8_mskd_l2only",
     "paper student w/o KD (seed 1)": "mskd_paper_student_x8_wokd_seed1",
     "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
 }
-TEACHER_RUN = "mskd_teacher_x8_stage2"   # what ships and what the students distil
-TEACHER_STAGE1_RUN = "mskd_teacher_x8"   # its starting point, reported to show what the second stage bought
+SHIP_STUDENT = "edge student MSKD, lambda_adv 0.1"   # -> mskd-x8
+TEACHER_RUN = "mskd_teacher_x8_stage3"   # what ships as mskd-teacher-x8
+# earlier stages, reported to show what each bought; the students distil stage 2 (their cached teacher features)
+EARLIER_TEACHERS = {"teacher, stage 2 (the students' teacher)": "mskd_teacher_x8_stage2",
+                    "teacher, stage 1 only": "mskd_teacher_x8"}
 DICT_RUN = Path("mskd_dict") / "dict_k8.safetensors"
 SHIP_DICT_PREFIX = "mskd_teacher_x8_dict"
 
@@ -61,7 +76,7 @@ def bundle(runs: Path) -> list[Path]:
     from fsr_edge.models._registry import WEIGHTS_DIR
 
     written = []
-    student = run_weights(runs / STUDENT_RUNS["edge student MSKD"])
+    student = run_weights(runs / STUDENT_RUNS[SHIP_STUDENT])
     if student.exists():
         meta = read_metadata(student)
         written.append(save_model(load_model(student), WEIGHTS_DIR / "mskd_x8.safetensors", arch="edge_sr_x8",
@@ -104,15 +119,16 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
         rows["teacher (DFDNet-style)"] = (str(teacher), load_model(teacher))
     elif "mskd-teacher-x8" in bundled:
         rows["teacher (DFDNet-style)"] = ("mskd-teacher-x8", load_model("mskd-teacher-x8"))
-    stage1 = run_weights(runs / TEACHER_STAGE1_RUN)
-    if stage1.exists():
-        rows["teacher, stage 1 only"] = (str(stage1), load_model(stage1))
+    for label, run in EARLIER_TEACHERS.items():
+        path = run_weights(runs / run)
+        if path.exists():
+            rows[label] = (str(path), load_model(path))
     for label, run in STUDENT_RUNS.items():
         path = run_weights(runs / run)
         if path.exists():
             rows[label] = (str(path), load_model(path))
-    if "edge student MSKD" not in rows and "mskd-x8" in bundled:
-        rows["edge student MSKD"] = ("mskd-x8", load_model("mskd-x8"))
+    if SHIP_STUDENT not in rows and "mskd-x8" in bundled:
+        rows[SHIP_STUDENT] = ("mskd-x8", load_model("mskd-x8"))
     for _, model in rows.values():
         if hasattr(model, "detect_landmarks"):
             model.detect_landmarks = True      # the teacher's own landmark step, as at inference
@@ -146,7 +162,7 @@ def _sheet(rows, val_set, out: Path, n_faces: int = 3) -> None:
     from fsr_edge.dictionary import component_boxes
 
     labels = [l for l in rows if l in ("bicubic", "PISR x8 student", "teacher (DFDNet-style)", "edge student w/o KD",
-                                       "edge student MSKD", "paper student MSKD")]
+                                       SHIP_STUDENT, "paper student MSKD")]
     cols = labels + ["HR"]
     fig, axes = plt.subplots(2 * n_faces, len(cols), figsize=(1.8 * len(cols), 1.05 * 2 * n_faces))
     with torch.no_grad():
