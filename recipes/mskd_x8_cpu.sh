@@ -16,7 +16,7 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 [ -f runs/mskd_teacher_x8_stage2/final.safetensors ] || train recipes/mskd_teacher_x8_stage2.yaml
 [ -f runs/mskd_teacher_x8_stage3/final.safetensors ] || train recipes/mskd_teacher_x8_stage3.yaml
 # student:run:seed:kd_scales:lambda_adv:views. 4 views: the teacher's stage-2 cache (the main ablation and what
-# ships: mskd_j4_adv01); 1 view: one fixed draw per face (session 7; the paper student was run only this way).
+# ships: sskd_j4, seed 0); 1 view: one fixed draw per face (session 7; the paper student was run only this way).
 # Seed 1 again where the margin is small (same cached data).
 paper="model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 model.decoder_channels=[64,32,16] method.hr_crop=128"
 one_view="data.train.cache_dir=runs/mskd_cache/train_mix_pb25 data.train.jitter_views=0"

@@ -440,7 +440,8 @@ def _register_bundled() -> None:
 
     if (WEIGHTS_DIR / "mskd_x8.safetensors").exists():
         register_pretrained("mskd-x8", arch="edge_sr_x8", weights="mskd_x8.safetensors",
-                            description="MSKD edge student x8 (EdgeSR), distilled from the DFDNet-style teacher")
+                            description="MSKD recipe's edge student x8 (EdgeSR), distilled from the DFDNet-style teacher "
+                                        "at its 1/2-scale features (SSKD)")
     spec = WEIGHTS_DIR / "mskd_teacher_x8.json"     # the teacher's kwargs: dictionary shards, decoder width
     if (WEIGHTS_DIR / "mskd_teacher_x8.safetensors").exists() and spec.exists():
         kwargs = json.loads(spec.read_text())
