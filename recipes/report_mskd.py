@@ -26,11 +26,12 @@ METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19", "vgg_perceptual", "identity_co
 LOWER_IS_BETTER = {"fd_vgg19", "vgg_perceptual"}
 # row label -> run folder (its best.safetensors, else final.safetensors) or bundled name
 STUDENT_RUNS = {
-    # the main ablation (recipes/mskd_edge_x8.yaml): the teacher's 4-view cache (4 jittered views per face, 25 %
-    # blind); w/o KD / SSKD / MSKD differ only in method.kd_scales
+    # the paper student: one fixed view per face (runs/mskd_cache/train_mix_pb25), session 7
     "paper student w/o KD": "mskd_paper_student_x8_wokd",
     "paper student SSKD": "mskd_paper_student_x8_sskd",
     "paper student MSKD": "mskd_paper_student_x8_mskd",
+    # the edge student's main ablation (recipes/mskd_edge_x8.yaml): the teacher's 4-view cache (4 jittered views
+    # per face, 25 % blind); w/o KD / SSKD / MSKD differ only in method.kd_scales
     "edge student w/o KD": "mskd_edge_x8_wokd_j4",
     "edge student SSKD": "mskd_edge_x8_sskd_j4",
     "edge student MSKD": "mskd_edge_x8_mskd_j4",
@@ -119,11 +120,7 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
         rows["teacher (DFDNet-style)"] = (str(teacher), load_model(teacher))
     elif "mskd-teacher-x8" in bundled:
         rows["teacher (DFDNet-style)"] = ("mskd-teacher-x8", load_model("mskd-teacher-x8"))
-    for label, run in EARLIER_TEACHERS.items():
-        path = run_weights(runs / run)
-        if path.exists():
-            rows[label] = (str(path), load_model(path))
-    for label, run in STUDENT_RUNS.items():
+    for label, run in {**EARLIER_TEACHERS, **STUDENT_RUNS}.items():
         path = run_weights(runs / run)
         if path.exists():
             rows[label] = (str(path), load_model(path))
