@@ -128,6 +128,7 @@ def main(cfg: dict[str, Any]) -> dict[str, Any]:
                             generator=torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch))
         for batch in loader:
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            method.on_step(step, cfg["max_steps"])
             losses = objective(batch)
             optimizers["main"].zero_grad(set_to_none=True)
             losses["loss"].backward()

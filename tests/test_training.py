@@ -34,20 +34,25 @@ def tiny_config(out: Path, **extra) -> dict:
 
 
 class ToyAdversarial(Method):
-    """An MSKD-shaped method: L1 + an LSGAN term from a discriminator trained by the aux optimizer."""
+    """An MSKD-shaped method: L1 + an LSGAN term from a discriminator trained by the aux optimizer, its weight
+    decaying linearly over the run (``on_step``, like MSKD's ``kd_schedule``)."""
 
     def __init__(self):
         super().__init__()
         self.disc = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 1))
+        self.adv_weight = 0.01
 
     def aux_modules(self):
         return {"disc": self.disc}
+
+    def on_step(self, step, max_steps):
+        self.adv_weight = 0.01 * (1 - step / max_steps)
 
     def losses(self, model, batch):
         sr_face = model(batch["lr_face"])
         l1 = (sr_face - batch["hr_face"]).abs().mean()
         adv = ((self.disc(sr_face) - 1) ** 2).mean()
-        return {"loss": l1 + 0.01 * adv, "l1": l1, "adv": adv}
+        return {"loss": l1 + self.adv_weight * adv, "l1": l1, "adv": adv, "adv_weight": torch.tensor(self.adv_weight)}
 
     def aux_losses(self, model, batch):
         with torch.no_grad():
@@ -108,6 +113,20 @@ def test_resume_gives_bit_identical_weights(tmp_path, tiny_teacher, kind):
     rows_a = (tmp_path / "whole" / "metrics.csv").read_text().splitlines()
     rows_b = (tmp_path / "halves" / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[:4] for r in rows_a] == [r.split(",")[:4] for r in rows_b]
+
+
+def test_loop_calls_on_step_with_the_steps_done_and_resume_repeats_it(tmp_path):
+    import csv
+
+    extra = {"method": _method_node("adversarial", None), "log_every": 1,
+             "aux_optimizer": {"_component_": "torch.optim.Adam", "lr": 1e-3}}
+    train(tiny_config(tmp_path / "halves", stop_at_step=5, **extra))
+    train(tiny_config(tmp_path / "halves", **extra))
+    rows = [r for r in csv.DictReader(open(tmp_path / "halves" / "metrics.csv")) if r["adv_weight"]]
+    # the row logged after step s used on_step(s - 1, 12), before and after the resume at step 5
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    for r in rows:
+        assert float(r["adv_weight"]) == pytest.approx(0.01 * (1 - (int(r["step"]) - 1) / 12), rel=1e-5)
 
 
 def test_run_folder_has_logs_plot_best_and_config(tmp_path):

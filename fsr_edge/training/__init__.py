@@ -69,6 +69,8 @@ Method API (subclass ``fsr_edge.training.Method``, an ``nn.Module``; keep it sta
         frozen_modules = ("teacher",)      # attribute names: never checkpointed, never trained (offline KD)
 
         def prepare(self, model) -> None:  # once, before DDP and before a checkpoint restore (e.g. init from teacher)
+        def on_step(self, step, max_steps) -> None:  # before each step (steps done so far): e.g. a loss weight
+            # schedule; derive it from ``step`` alone, so a resumed run needs no extra state (default: nothing)
         def losses(self, model, batch) -> dict[str, Tensor]:
             # "loss": the scalar backpropagated into model + the method's own trainable params (main optimizer);
             # every other entry is logged (detached). May stash detached tensors on self for aux_losses.

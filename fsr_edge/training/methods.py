@@ -23,6 +23,10 @@ class Method(nn.Module):
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def on_step(self, step: int, max_steps: int) -> None:
+        """Before each training step, with the number of steps done (e.g. a loss weight schedule). Derive
+        everything from ``step``: a resumed run calls it again from the restored step, with no state saved."""
+
     def aux_modules(self) -> dict[str, nn.Module]:
         return {}
 
