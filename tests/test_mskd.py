@@ -108,6 +108,31 @@ def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales)
         assert "kd" not in losses and method.aux_modules() == {}
 
 
+def test_kd_schedule_cosine_takes_lambda_kd_to_zero_and_constant_keeps_it(tmp_path):
+    from fsr_edge.models.mskd import MSKDStudent, TeacherTraining
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
+    t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8", kwargs={})
+    student = create_model("edge_sr_x8")
+    batch = {"lr_face": torch.rand(2, 3, 8, 8), "hr_face": torch.rand(2, 3, 64, 64)}
+    opts = dict(teacher=str(t_path), teacher_dictionary=str(dic), kd_scales=[2], lambda_vgg=0, lambda_kd=0.5)
+    cosine, constant = MSKDStudent(**opts, kd_schedule="cosine"), MSKDStudent(**opts)
+    for method in (cosine, constant):
+        method.prepare(student)
+    for step, want in ((0, 0.5), (50, 0.25), (100, 0.0)):
+        cosine.on_step(step, 100)
+        constant.on_step(step, 100)
+        assert cosine.kd_weight == pytest.approx(want, abs=1e-9) and constant.kd_weight == 0.5
+        losses = cosine.losses(student, batch)
+        assert float(losses["kd_weight"]) == pytest.approx(want, abs=1e-7)
+        torch.testing.assert_close(losses["loss"], losses["recon"] + want * losses["kd"])
+    with pytest.raises(ValueError, match="kd_schedule='linear'"):
+        MSKDStudent(**opts, kd_schedule="linear")
+    with pytest.raises(ValueError, match="val_landmarks='hr'"):
+        TeacherTraining(lambda_vgg=0, lambda_adv=0, val_landmarks="hr")
+
+
 def test_teacher_training_init_from_starts_a_second_stage_from_saved_weights(tmp_path):
     from fsr_edge.models.mskd import TeacherTraining
 
@@ -147,6 +172,37 @@ def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
     again = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["blind"],
                          limit=2, teacher=str(t_path), batch_size=2)
     torch.testing.assert_close(again[0]["teacher_feats"][2], cache[0]["teacher_feats"][2])
+
+
+def test_feature_cache_detected_landmarks_are_the_teachers_landmark_step(faces_dir, tmp_path):
+    """landmarks="detected": items carry dlib on the upsampled LR face (as the teacher at inference); the teacher
+    features for students stay those of the HR landmarks."""
+    import torch.nn.functional as F
+
+    from fsr_edge.models.dfdnet import _detect
+    from fsr_edge.models.mskd import FeatureCache
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
+                           decoder_channels=[16, 16, 8])
+    t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8",
+                        kwargs={"dictionary": str(dic), "detect_landmarks": False, "decoder_channels": [16, 16, 8]})
+    opts = dict(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["clean"], limit=3,
+                teacher=str(t_path), batch_size=2)
+    exact = FeatureCache(**opts)
+    detected = FeatureCache(**opts, landmarks="detected")
+    hr_landmarks = torch.stack([exact[i]["landmarks68"] for i in range(3)])
+    fallback = hr_landmarks.mean(0)
+    for i in range(3):
+        up_face = F.interpolate(detected[i]["lr_face"][None], scale_factor=8, mode="bicubic", align_corners=False)
+        found = _detect(up_face)[0]
+        want = fallback if found is None else found
+        torch.testing.assert_close(detected[i]["landmarks68"], want)
+        assert not torch.equal(detected[i]["landmarks68"], hr_landmarks[i])   # not the exact ones
+        for t_exact, t_det in zip(exact[i]["teacher_feats"], detected[i]["teacher_feats"]):
+            torch.testing.assert_close(t_exact, t_det)
+    with pytest.raises(ValueError, match="landmarks='dlib'"):
+        FeatureCache(**opts, landmarks="dlib")
 
 
 def test_feature_cache_mix_follows_p_blind(faces_dir, tmp_path):
@@ -190,3 +246,4 @@ def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path):
         window = teacher.condition(up, enc, None, (16, 24, 32))
     for w, full, s in zip(window, whole, (2, 4, 8)):
         torch.testing.assert_close(w, full[..., 16 // s:48 // s, 24 // s:56 // s], atol=1e-5, rtol=1e-5)
+

@@ -15,6 +15,7 @@ the same method with ``kd_scales``: ``[]`` (w/o KD), one scale (SSKD), ``[0, 1, 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -104,17 +105,22 @@ class _ReconstructionMixin:
 class TeacherTraining(_ReconstructionMixin, Method):
     """Train the DFDNet teacher: ``100 * MSE + 20 * L_vgg + lambda_adv * LSGAN_G`` on a multi-scale image D.
 
-    Training uses the HR landmarks (``batch["landmarks68"]``, privileged and exact); validation uses the
-    teacher's landmark fallback without detection (``predict``), close to inference on aligned inputs.
+    Training uses the batch's landmarks (``batch["landmarks68"]``: the HR ones, privileged and exact, or those
+    detected on the LR faces: ``FeatureCache(landmarks="detected")``). Validation uses the teacher's template
+    landmarks (``val_landmarks="template"``: no dlib in the loop, close to inference on aligned inputs) or its
+    own landmark step (``"detected"``: what inference does, ~0.1 s per face here).
     ``init_from``: a teacher's saved weights to continue from (a second stage with other windows or losses).
     """
 
     frozen_modules = ("vgg_loss",)
 
     def __init__(self, *, lambda_mse: float = 100.0, lambda_vgg: float = 20.0, lambda_adv: float = 1.0,
-                 image_scales: int = 2, hr_crop: int | None = None, init_from: str | None = None):
+                 image_scales: int = 2, hr_crop: int | None = None, init_from: str | None = None,
+                 val_landmarks: str = "template"):
         super().__init__()
-        self.hr_crop, self.init_from = hr_crop, init_from
+        if val_landmarks not in ("template", "detected"):
+            raise ValueError(f"val_landmarks={val_landmarks!r}: use 'template' or 'detected'")
+        self.hr_crop, self.init_from, self.val_landmarks = hr_crop, init_from, val_landmarks
         self.lambda_mse, self.lambda_vgg, self.lambda_adv = lambda_mse, lambda_vgg, lambda_adv
         self.vgg_loss = _perceptual().requires_grad_(False).eval() if lambda_vgg else nn.Identity()
         self.disc = ImageDiscriminator(image_scales) if lambda_adv else None
@@ -122,7 +128,7 @@ class TeacherTraining(_ReconstructionMixin, Method):
 
     def prepare(self, model: nn.Module) -> None:
         load_initial_weights(model, self.init_from)
-        model.detect_landmarks = False   # validation: template landmarks, no dlib in the loop
+        model.detect_landmarks = self.val_landmarks == "detected"
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
         crop = _random_window(batch["hr_face"].shape[-1], self.hr_crop)
@@ -188,9 +194,13 @@ class MSKDStudent(_ReconstructionMixin, Method):
     def __init__(self, *, teacher: str, teacher_dictionary: str | Sequence[str] | None = None,
                  kd_scales: Sequence[int] = (0, 1, 2), lambda_mse: float = 100.0, lambda_vgg: float = 20.0,
                  lambda_kd: float = 1.0, lambda_adv: float = 1.0, lambda_feat: float = 1.0,
-                 student_channels: Sequence[int] | None = None, hr_crop: int | None = None):
+                 kd_schedule: str = "constant", student_channels: Sequence[int] | None = None,
+                 hr_crop: int | None = None):
         super().__init__()
-        self.hr_crop = hr_crop
+        if kd_schedule not in ("constant", "cosine"):
+            raise ValueError(f"kd_schedule={kd_schedule!r}: use 'constant' or 'cosine'")
+        self.hr_crop, self.kd_schedule = hr_crop, kd_schedule
+        self.kd_weight = lambda_kd   # lambda_kd now: the schedule's value at this step
         self.lambda_mse, self.lambda_vgg = lambda_mse, lambda_vgg
         self.lambda_kd, self.lambda_adv, self.lambda_feat = lambda_kd, lambda_adv, lambda_feat
         self.kd_scales = tuple(kd_scales)
@@ -221,6 +231,12 @@ class MSKDStudent(_ReconstructionMixin, Method):
         if tuple(model.feature_strides) != tuple(self.teacher.feature_strides):
             raise ValueError(f"student feature strides {model.feature_strides} do not match the teacher's "
                              f"{self.teacher.feature_strides}")
+
+    def on_step(self, step: int, max_steps: int) -> None:
+        # "cosine": lambda_kd falls to 0 over the run, so the teacher guides the early steps and the student's
+        # own objective has the last word (hint, then train, in one run)
+        if self.kd_schedule == "cosine":
+            self.kd_weight = self.lambda_kd * 0.5 * (1 + math.cos(math.pi * min(step / max(max_steps, 1), 1.0)))
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -253,8 +269,8 @@ class MSKDStudent(_ReconstructionMixin, Method):
                 feat = feat + feature_l2_loss(fs, ft)
                 self._stash[i] = (fs.detach(), ft)
             kd = self.lambda_adv * adv + self.lambda_feat * feat
-            out.update({"kd": kd, "kd_adv": adv, "kd_feat": feat})
-            loss = loss + self.lambda_kd * kd
+            out.update({"kd": kd, "kd_adv": adv, "kd_feat": feat, "kd_weight": sr_face.new_tensor(self.kd_weight)})
+            loss = loss + self.kd_weight * kd
         out["loss"] = loss
         return out
 
@@ -307,13 +323,18 @@ class FeatureCache(Dataset):
     beside it), so every student ablation reuses both. Items: ``lr_face``, ``hr_face``, ``landmarks68``,
     ``enc_feats`` (list, fine to coarse) and, with ``teacher``, ``teacher_feats`` (list, coarse to fine, as
     ``forward_features`` returns them).
+
+    ``landmarks="detected"``: items carry the teacher's own landmark step on each upsampled LR face (dlib, as at
+    inference; the training faces' mean landmarks where none is found) instead of the HR landmarks, so a teacher
+    fine-tuned on them sees the landmark errors it meets at inference. Detected once, kept beside the cache.
+    The teacher features for the students are always computed with the HR landmarks.
     """
 
     def __init__(self, *, root: str, split: str = "train", cache_dir: str, variants: Sequence[str] = ("mix",),
                  p_blind: float = 0.5, jitter_views: int = 0, hr_size: int = 256, scale: int = 8, seed: int = 0,
                  limit: int | None = None,
                  teacher: str | None = None, teacher_dictionary: str | Sequence[str] | None = None,
-                 batch_size: int = 4):
+                 landmarks: str = "hr", batch_size: int = 4):
         import json
         from pathlib import Path
 
@@ -328,6 +349,15 @@ class FeatureCache(Dataset):
             spec_path.write_text(json.dumps(spec))
         self.arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r")
                        for k in ("lr_face", "hr_face", "landmarks68", "enc_0", "enc_1", "enc_2")}
+        if landmarks not in ("hr", "detected"):
+            raise ValueError(f"landmarks={landmarks!r}: use 'hr' (the HR faces' landmarks) or 'detected'")
+        self.item_landmarks = self.arrays["landmarks68"]
+        if landmarks == "detected":
+            d_path = self.dir / "landmarks68_detected.json"   # tied to the inputs it was detected on
+            if not (d_path.exists() and json.loads(d_path.read_text()) == spec):
+                self._detect_landmarks(batch_size)
+                d_path.write_text(json.dumps(spec))
+            self.item_landmarks = np.load(self.dir / "landmarks68_detected.npy", mmap_mode="r")
         if teacher:
             t_spec = {"teacher": _file_id(teacher), "dictionary": _file_id(teacher_dictionary)}
             t_path = self.dir / "teacher_spec.json"
@@ -344,7 +374,7 @@ class FeatureCache(Dataset):
 
         def put(key: str, start: int, value: Tensor) -> None:
             if key not in arrays:
-                dtype = np.float32 if key in ("lr_face", "landmarks68") else np.float16
+                dtype = np.float32 if key == "lr_face" or key.startswith("landmarks68") else np.float16
                 arrays[key] = open_memmap(self.dir / f".{key}.tmp.npy", mode="w+", dtype=dtype,
                                           shape=(n, *value.shape[1:]))
             arrays[key][start:start + len(value)] = value.cpu().numpy()
@@ -390,6 +420,27 @@ class FeatureCache(Dataset):
         commit()
 
     @torch.no_grad()
+    def _detect_landmarks(self, batch_size) -> None:
+        from tqdm import tqdm
+
+        from .dfdnet import _detect
+
+        lr_faces, hr_landmarks = self.arrays["lr_face"], self.arrays["landmarks68"]
+        fallback = torch.from_numpy(np.nanmean(hr_landmarks, axis=0)).float()   # as the dictionary's template
+        scale = self.arrays["hr_face"].shape[-1] // lr_faces.shape[-1]
+        put, commit = self._writer(len(lr_faces))
+        missed = 0
+        for lo in tqdm(range(0, len(lr_faces), batch_size), desc="landmarks on the LR faces", unit="batch"):
+            lr_face = torch.from_numpy(np.array(lr_faces[lo:lo + batch_size])).float()
+            up_face = F.interpolate(lr_face, scale_factor=scale, mode="bicubic", align_corners=False)  # the teacher's
+            found = _detect(up_face)
+            missed += sum(pts is None for pts in found)
+            put("landmarks68_detected", lo, torch.stack([fallback if pts is None else pts for pts in found]))
+        commit()
+        if missed:
+            print(f"landmarks: none found on {missed} of {len(lr_faces)} LR faces (mean landmarks used)")
+
+    @torch.no_grad()
     def _build_teacher(self, teacher, dictionary, batch_size) -> None:
         from tqdm import tqdm
 
@@ -400,7 +451,7 @@ class FeatureCache(Dataset):
         for lo in tqdm(range(0, n, batch_size), desc="teacher feature cache", unit="batch"):
             items = [self[i] for i in range(lo, min(lo + batch_size, n))]
             lr = torch.stack([it["lr_face"] for it in items])
-            lm = torch.stack([it["landmarks68"] for it in items])
+            lm = torch.from_numpy(np.array(self.arrays["landmarks68"][lo:lo + len(items)])).float()   # HR: privileged
             enc = [torch.stack([it["enc_feats"][i] for it in items]) for i in range(3)]
             _, t_feats = t_model.forward_features(lr, None if torch.isnan(lm).any() else lm, enc_feats=enc)
             for i, f in enumerate(t_feats):
@@ -412,7 +463,8 @@ class FeatureCache(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         a = self.arrays
-        item = {k: torch.from_numpy(np.array(a[k][index])).float() for k in ("lr_face", "hr_face", "landmarks68")}
+        item = {k: torch.from_numpy(np.array(a[k][index])).float() for k in ("lr_face", "hr_face")}
+        item["landmarks68"] = torch.from_numpy(np.array(self.item_landmarks[index])).float()
         item["enc_feats"] = [torch.from_numpy(np.array(a[f"enc_{i}"][index])).float() for i in range(3)]
         if "teacher_0" in a:
             item["teacher_feats"] = [torch.from_numpy(np.array(a[f"teacher_{i}"][index])).float() for i in range(3)]
