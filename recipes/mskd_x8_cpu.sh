@@ -2,10 +2,11 @@
 # MSKD x8 on this 2-core CPU, end to end (what produced the bundled mskd-x8 / mskd-teacher-x8):
 #   bash recipes/mskd_x8_cpu.sh [FACES_DIR]
 # dictionary -> teacher (stage 1: 64 px windows, 50 % blind, one fixed view per face; stage 2: from stage 1, 128 px
-# windows, 25 % blind, 4 cached jittered views per face; stage 3: stage 2 continued, what ships) -> edge student
-# w/o KD, MSKD, SSKD, MSKD with lambda_adv 0.1 (distilling stage 2; same cached data and steps) on 2 seeds -> the
-# session-7 runs on one view per face -> paper student (its decoder on 128 px output windows, like the teacher's
-# stage 2: a whole-face step costs ~3 s here).
+# windows, 25 % blind, 4 cached jittered views per face; stage 3: stage 2 continued; stage 4: stage 3 on the
+# landmarks detected on its LR inputs, what ships) -> edge student w/o KD, MSKD, SSKD, MSKD with lambda_adv 0.1
+# (distilling stage 2; same cached data and steps) on 2 seeds -> the session-7 runs on one view per face -> paper
+# student (its decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here)
+# -> session 9: MSKD with a cosine-decayed KD weight.
 # Each step is skipped when its output exists; training runs resume from their checkpoints.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}
@@ -15,6 +16,7 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 [ -f runs/mskd_teacher_x8/final.safetensors ] || train recipes/mskd_teacher_x8.yaml
 [ -f runs/mskd_teacher_x8_stage2/final.safetensors ] || train recipes/mskd_teacher_x8_stage2.yaml
 [ -f runs/mskd_teacher_x8_stage3/final.safetensors ] || train recipes/mskd_teacher_x8_stage3.yaml
+[ -f runs/mskd_teacher_x8_stage4/final.safetensors ] || train recipes/mskd_teacher_x8_stage4.yaml
 # student:run:seed:kd_scales:lambda_adv:views. 4 views: the teacher's stage-2 cache (the main ablation and what
 # ships: sskd_j4, seed 0); 1 view: one fixed draw per face (session 7; the paper student was run only this way).
 # Seed 1 again where the margin is small (same cached data).
@@ -32,4 +34,10 @@ for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1
   # shellcheck disable=SC2086  # $extra is a list of overrides
   [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" \
     method.lambda_adv="$adv" $extra output_dir="$out"
+done
+# session 9: MSKD with its KD weight falling to 0 over the run (method.kd_schedule=cosine), 4 views, 2 seeds
+for seed in 0 1; do
+  out=runs/mskd_edge_x8_mskd_j4_cos$([ "$seed" = 0 ] || echo "_seed$seed")
+  [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=[0,1,2]" \
+    method.lambda_adv=1 method.kd_schedule=cosine output_dir="$out"
 done
