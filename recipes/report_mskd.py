@@ -37,12 +37,15 @@ STUDENT_RUNS = {
     "edge student MSKD": "mskd_edge_x8_mskd_j4",
     # MSKD with the feature discriminators' term at a tenth (lambda_adv 0.1)
     "edge student MSKD, lambda_adv 0.1": "mskd_edge_x8_mskd_j4_adv01",
+    # MSKD with its KD weight falling to 0 over the run (kd_schedule cosine: the teacher guides early steps only)
+    "edge student MSKD, KD weight cosine to 0": "mskd_edge_x8_mskd_j4_cos",
     # second seed where the margin is small: `seed=1` only (model, adapter and discriminator init, data order);
     # the cached LR faces (FeatureCache, seed 0) stay the same, as they are the data
     "edge student w/o KD (seed 1)": "mskd_edge_x8_wokd_j4_seed1",
     "edge student SSKD (seed 1)": "mskd_edge_x8_sskd_j4_seed1",
     "edge student MSKD (seed 1)": "mskd_edge_x8_mskd_j4_seed1",
     "edge student MSKD, lambda_adv 0.1 (seed 1)": "mskd_edge_x8_mskd_j4_adv01_seed1",
+    "edge student MSKD, KD weight cosine to 0 (seed 1)": "mskd_edge_x8_mskd_j4_cos_seed1",
     # session 7: the same ablation on ONE fixed view per face (runs/mskd_cache/train_mix_pb25)
     "edge student w/o KD, 1 view": "mskd_edge_x8_wokd",
     "edge student SSKD, 1 view": "mskd_edge_x8_sskd",
@@ -55,9 +58,10 @@ STUDENT_RUNS = {
     "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
 }
 SHIP_STUDENT = "edge student SSKD"   # -> mskd-x8 (on 2 seeds the one KD setting that ties w/o KD on PSNR)
-TEACHER_RUN = "mskd_teacher_x8_stage3"   # what ships as mskd-teacher-x8
+TEACHER_RUN = "mskd_teacher_x8_stage4"   # what ships as mskd-teacher-x8 (fine-tuned on its detected landmarks)
 # earlier stages, reported to show what each bought; the students distil stage 2 (their cached teacher features)
-EARLIER_TEACHERS = {"teacher, stage 2 (the students' teacher)": "mskd_teacher_x8_stage2",
+EARLIER_TEACHERS = {"teacher, stage 3 (trained on HR landmarks only)": "mskd_teacher_x8_stage3",
+                    "teacher, stage 2 (the students' teacher)": "mskd_teacher_x8_stage2",
                     "teacher, stage 1 only": "mskd_teacher_x8"}
 DICT_RUN = Path("mskd_dict") / "dict_k8.safetensors"
 SHIP_DICT_PREFIX = "mskd_teacher_x8_dict"
@@ -67,6 +71,14 @@ def run_weights(run_dir: Path) -> Path:
     """A run's best-on-validation weights, else its last ones (a run that never validated)."""
     best = run_dir / "best.safetensors"
     return best if best.exists() else run_dir / "final.safetensors"
+
+
+def _source(path: Path) -> str:
+    """Where shipped weights came from, relative to the repository when inside it (no machine paths shipped)."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def bundle(runs: Path) -> list[Path]:
@@ -82,7 +94,7 @@ def bundle(runs: Path) -> list[Path]:
         meta = read_metadata(student)
         written.append(save_model(load_model(student), WEIGHTS_DIR / "mskd_x8.safetensors", arch="edge_sr_x8",
                                   kwargs=json.loads(meta.get("fsr_edge.kwargs", "{}")),
-                                  metadata={"fsr_edge.source": str(student), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
+                                  metadata={"fsr_edge.source": _source(student), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
     teacher = run_weights(runs / TEACHER_RUN)
     if teacher.exists():
         meta = read_metadata(teacher)
@@ -99,7 +111,7 @@ def bundle(runs: Path) -> list[Path]:
         ship_kwargs = {**kwargs, "dictionary": shards, "detect_landmarks": True}
         written.append(save_model(model, WEIGHTS_DIR / "mskd_teacher_x8.safetensors", arch="dfdnet_teacher_x8",
                                   kwargs=ship_kwargs, half=True,
-                                  metadata={"fsr_edge.source": str(teacher), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
+                                  metadata={"fsr_edge.source": _source(teacher), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
         (WEIGHTS_DIR / "mskd_teacher_x8.json").write_text(json.dumps(ship_kwargs, indent=1) + "\n")
     for p in written:
         if p.stat().st_size > 4 * 2**20:
@@ -130,6 +142,33 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
         if hasattr(model, "detect_landmarks"):
             model.detect_landmarks = True      # the teacher's own landmark step, as at inference
     return rows
+
+
+@torch.no_grad()
+def landmark_gap(teacher: torch.nn.Module, val_set) -> dict:
+    """Clean-val PSNR (8-bit) of a teacher given the template landmarks, its own landmark step (dlib on the
+    upsampled LR face, as at inference) and the HR faces' landmarks (exact: an upper bound inference cannot
+    reach). The gap between the last two is what better landmarks could still buy."""
+    from fsr_edge.metrics import psnr, quantize_8bit
+    from fsr_edge.models.dfdnet import _landmarks_on
+
+    scores: dict[str, list[float]] = {"template": [], "own landmark step": [], "HR landmarks": []}
+    was = teacher.detect_landmarks
+    try:
+        for item in val_set:
+            lr_face, hr_face = item["lr_face"][None], item["hr_face"][None]
+            up_face = teacher.upsample_input(lr_face)
+            teacher.detect_landmarks = False
+            template = _landmarks_on(teacher, up_face)
+            teacher.detect_landmarks = True
+            given = {"template": template, "own landmark step": _landmarks_on(teacher, up_face),
+                     "HR landmarks": item["landmarks68"][None]}
+            for key, landmarks in given.items():
+                sr_face = teacher.forward_features(lr_face, landmarks)[0]
+                scores[key].append(float(psnr(quantize_8bit(sr_face), quantize_8bit(hr_face))))
+    finally:
+        teacher.detect_landmarks = was
+    return {key: sum(v) / len(v) for key, v in scores.items()}
 
 
 def _costs(source: str, model: torch.nn.Module) -> dict:
@@ -240,9 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_costs:
             entry.update(_costs(source, model))
     results["dictionary"] = _dictionary_info(runs)
-    sheet = out / "mskd_sheet.png"
     val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
                       progress=False)
+    subset = [val[i] for i in range(min(args.limit or len(val), len(val)))]
+    for label, (_, model) in rows.items():
+        if hasattr(model, "detect_landmarks"):
+            results["rows"][label]["landmark_gap"] = landmark_gap(model, subset)
+    sheet = out / "mskd_sheet.png"
     _sheet(rows, val, sheet)
     (out / "mskd.json").write_text(json.dumps(results, indent=1) + "\n")
     md_path = out / "mskd.md"
@@ -326,6 +369,14 @@ def _markdown(results: dict, metrics) -> str:
         lat, rss = entry.get("latency_ms"), entry.get("peak_rss_mb")
         lines.append(f"| {label} | {entry['params_trained']:,} | {entry['params']:,} | {entry['macs'] / 1e9:.2f} G | "
                      f"{'-' if lat is None else f'{lat:.0f}'} | {'-' if rss is None else f'{rss:.0f}'} |")
+    gaps = {label: e["landmark_gap"] for label, e in results["rows"].items() if "landmark_gap" in e}
+    if gaps:
+        keys = list(next(iter(gaps.values())))
+        lines += ["", "## The teacher's landmarks (clean LR, PSNR dB)", "",
+                  "The same teacher given the template, its own landmark step (what inference does) and the HR "
+                  "faces' landmarks (exact: an upper bound inference cannot reach).", "",
+                  "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        lines += [f"| {label} | " + " | ".join(f"{g[k]:.2f}" for k in keys) + " |" for label, g in gaps.items()]
     dic = results.get("dictionary", {})
     lines += ["", "## Dictionary", ""]
     if "training_fp32" in dic:

@@ -247,3 +247,26 @@ def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path):
     for w, full, s in zip(window, whole, (2, 4, 8)):
         torch.testing.assert_close(w, full[..., 16 // s:48 // s, 24 // s:56 // s], atol=1e-5, rtol=1e-5)
 
+
+def test_report_landmark_gap_scores_the_teacher_with_each_landmark_source(faces_dir, tmp_path):
+    from fsr_edge.data import FaceDataset
+    from fsr_edge.metrics import psnr, quantize_8bit
+    from fsr_edge.recipes.report_mskd import landmark_gap
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), decoder_channels=[16, 16, 8]).eval()
+    torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.05)
+    teacher.detect_landmarks = False
+    val = FaceDataset(faces_dir, split="val", degradation="clean", train=False, progress=False)
+    items = [val[0], val[1]]
+    gap = landmark_gap(teacher, items)
+    assert set(gap) == {"template", "own landmark step", "HR landmarks"}
+    assert teacher.detect_landmarks is False                         # restored
+    with torch.no_grad():
+        want = [float(psnr(quantize_8bit(teacher.forward_features(it["lr_face"][None], it["landmarks68"][None])[0]),
+                           quantize_8bit(it["hr_face"][None]))) for it in items]
+        template = [float(psnr(quantize_8bit(teacher(it["lr_face"][None])), quantize_8bit(it["hr_face"][None])))
+                    for it in items]
+    assert gap["HR landmarks"] == pytest.approx(sum(want) / 2, abs=1e-4)
+    assert gap["template"] == pytest.approx(sum(template) / 2, abs=1e-4)
+    assert gap["template"] != gap["HR landmarks"]                   # the landmarks reach the output

@@ -45,3 +45,17 @@ def test_regenerating_the_mskd_report_keeps_its_hand_written_reading():
     new = keep_reading("# MSKD\n\n| new table |\n", old)
     assert new == "# MSKD\n\n| new table |\n\n## Reading (by hand)\n\n- the teacher is step-limited\n"
     assert keep_reading("# MSKD\n", "# first report, nothing by hand\n") == "# MSKD\n"
+
+
+def test_bundled_weights_name_their_run_without_machine_paths():
+    from pathlib import Path
+
+    from fsr_edge.models import read_metadata
+    from fsr_edge.recipes.report_mskd import REPO, _source
+
+    assert _source(REPO / "runs" / "r" / "best.safetensors") == str(Path("runs") / "r" / "best.safetensors")
+    assert _source(Path("/elsewhere/best.safetensors")) == "/elsewhere/best.safetensors"
+    for name in ("mskd-x8", "mskd-teacher-x8"):
+        _need(name)
+        source = read_metadata(WEIGHTS_DIR / pretrained_spec(name).weights)["fsr_edge.source"]
+        assert source.startswith("runs/") and not Path(source).is_absolute(), (name, source)
