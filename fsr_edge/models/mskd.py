@@ -108,7 +108,7 @@ class TeacherTraining(_ReconstructionMixin, Method):
     Training uses the batch's landmarks (``batch["landmarks68"]``: the HR ones, privileged and exact, or those
     detected on the LR faces: ``FeatureCache(landmarks="detected")``). Validation uses the teacher's template
     landmarks (``val_landmarks="template"``: no dlib in the loop, close to inference on aligned inputs) or its
-    own landmark step (``"detected"``: what inference does, ~0.1 s per face here).
+    own landmark step (``"detected"``: what inference does, ~0.3 s per face of dlib here).
     ``init_from``: a teacher's saved weights to continue from (a second stage with other windows or losses).
     """
 
@@ -338,6 +338,8 @@ class FeatureCache(Dataset):
         import json
         from pathlib import Path
 
+        if landmarks not in ("hr", "detected"):   # before any (slow) cache build
+            raise ValueError(f"landmarks={landmarks!r}: use 'hr' (the HR faces' landmarks) or 'detected'")
         self.dir = Path(cache_dir)
         spec = {"root": str(Path(root).resolve()), "split": split, "variants": list(variants), "p_blind": p_blind,
                 "hr_size": hr_size, "scale": scale, "seed": seed, "limit": limit, "features": "v1"}
@@ -349,8 +351,6 @@ class FeatureCache(Dataset):
             spec_path.write_text(json.dumps(spec))
         self.arrays = {k: np.load(self.dir / f"{k}.npy", mmap_mode="r")
                        for k in ("lr_face", "hr_face", "landmarks68", "enc_0", "enc_1", "enc_2")}
-        if landmarks not in ("hr", "detected"):
-            raise ValueError(f"landmarks={landmarks!r}: use 'hr' (the HR faces' landmarks) or 'detected'")
         self.item_landmarks = self.arrays["landmarks68"]
         if landmarks == "detected":
             d_path = self.dir / "landmarks68_detected.json"   # tied to the inputs it was detected on
@@ -432,7 +432,8 @@ class FeatureCache(Dataset):
         missed = 0
         for lo in tqdm(range(0, len(lr_faces), batch_size), desc="landmarks on the LR faces", unit="batch"):
             lr_face = torch.from_numpy(np.array(lr_faces[lo:lo + batch_size])).float()
-            up_face = F.interpolate(lr_face, scale_factor=scale, mode="bicubic", align_corners=False)  # the teacher's
+            # the face the teacher's landmark step sees (SFTUNet.upsample_input)
+            up_face = F.interpolate(lr_face, scale_factor=scale, mode="bicubic", align_corners=False)
             found = _detect(up_face)
             missed += sum(pts is None for pts in found)
             put("landmarks68_detected", lo, torch.stack([fallback if pts is None else pts for pts in found]))
