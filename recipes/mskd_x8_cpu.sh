@@ -27,7 +27,7 @@ for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1
            edge:wokd:0:[]:1:1 edge:mskd:0:[0,1,2]:1:1 edge:sskd:0:[2]:1:1 edge:wokd:1:[]:1:1 edge:mskd:1:[0,1,2]:1:1 \
            edge:mskd_l2only:0:[0,1,2]:0:1 \
            paper_student:wokd:0:[]:1:1 paper_student:mskd:0:[0,1,2]:1:1 paper_student:sskd:0:[2]:1:1 \
-           paper_student:wokd:1:[]:1:1 paper_student:mskd:1:[0,1,2]:1:1; do
+           paper_student:wokd:1:[]:1:1 paper_student:mskd:1:[0,1,2]:1:1 paper_student:sskd:1:[2]:1:1; do
   IFS=: read -r student name seed scales adv views <<< "$job"
   out=runs/mskd_${student}_x8_$name$([ "$seed" = 0 ] || echo "_seed$seed")
   extra="$([ "$student" = edge ] || echo "$paper") $([ "$views" = 4 ] || echo "$one_view")"

@@ -56,6 +56,7 @@ STUDENT_RUNS = {
     "edge student MSKD, L2 only, 1 view": "mskd_edge_x8_mskd_l2only",
     "paper student w/o KD (seed 1)": "mskd_paper_student_x8_wokd_seed1",
     "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
+    "paper student SSKD (seed 1)": "mskd_paper_student_x8_sskd_seed1",
 }
 SHIP_STUDENT = "edge student SSKD"   # -> mskd-x8 (on 2 seeds the one KD setting that ties w/o KD on PSNR)
 TEACHER_RUN = "mskd_teacher_x8_stage4"   # what ships as mskd-teacher-x8 (fine-tuned on its detected landmarks)
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             if hasattr(model, "landmark_stats"):
                 model.landmark_stats.update(detected=0, template=0)
             res = evaluate_model(model, val, metrics=args.metrics, batch_size=4, desc=f"{label} ({degradation})")
-            entry = results["rows"].setdefault(label, {"source": source})
+            entry = results["rows"].setdefault(label, {"source": _source(Path(source))})
             entry[degradation] = {"means": res["means"], "unavailable": res["unavailable"],
                                   "seconds_per_face": res["seconds"] / max(1, res["n_images"])}
             if hasattr(model, "landmark_stats"):
