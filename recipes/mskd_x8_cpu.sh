@@ -17,9 +17,10 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 [ -f runs/mskd_teacher_x8_stage2/final.safetensors ] || train recipes/mskd_teacher_x8_stage2.yaml
 [ -f runs/mskd_teacher_x8_stage3/final.safetensors ] || train recipes/mskd_teacher_x8_stage3.yaml
 [ -f runs/mskd_teacher_x8_stage4/final.safetensors ] || train recipes/mskd_teacher_x8_stage4.yaml
-# student:run:seed:kd_scales:lambda_adv:views. 4 views: the teacher's stage-2 cache (the main ablation and what
-# ships: sskd_j4, seed 0); 1 view: one fixed draw per face (session 7; the paper student was run only this way).
-# Seed 1 again where the margin is small (same cached data).
+# student:run:seed:kd_scales:lambda_adv:views[:kd_schedule]. 4 views: the teacher's stage-2 cache (the main
+# ablation and what ships: sskd_j4, seed 0); 1 view: one fixed draw per face (session 7; the paper student was run
+# only this way). Seed 1 again where the margin is small (same cached data). kd_schedule (default constant):
+# session 9's MSKD with its KD weight falling to 0 over the run.
 paper="model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 model.decoder_channels=[64,32,16] method.hr_crop=128"
 one_view="data.train.cache_dir=runs/mskd_cache/train_mix_pb25 data.train.jitter_views=0"
 for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1:4 edge:mskd_j4_adv01:0:[0,1,2]:0.1:4 \
@@ -27,17 +28,12 @@ for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1
            edge:wokd:0:[]:1:1 edge:mskd:0:[0,1,2]:1:1 edge:sskd:0:[2]:1:1 edge:wokd:1:[]:1:1 edge:mskd:1:[0,1,2]:1:1 \
            edge:mskd_l2only:0:[0,1,2]:0:1 \
            paper_student:wokd:0:[]:1:1 paper_student:mskd:0:[0,1,2]:1:1 paper_student:sskd:0:[2]:1:1 \
-           paper_student:wokd:1:[]:1:1 paper_student:mskd:1:[0,1,2]:1:1 paper_student:sskd:1:[2]:1:1; do
-  IFS=: read -r student name seed scales adv views <<< "$job"
+           paper_student:wokd:1:[]:1:1 paper_student:mskd:1:[0,1,2]:1:1 paper_student:sskd:1:[2]:1:1 \
+           edge:mskd_j4_cos:0:[0,1,2]:1:4:cosine edge:mskd_j4_cos:1:[0,1,2]:1:4:cosine; do
+  IFS=: read -r student name seed scales adv views schedule <<< "$job"
   out=runs/mskd_${student}_x8_$name$([ "$seed" = 0 ] || echo "_seed$seed")
   extra="$([ "$student" = edge ] || echo "$paper") $([ "$views" = 4 ] || echo "$one_view")"
   # shellcheck disable=SC2086  # $extra is a list of overrides
   [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" \
-    method.lambda_adv="$adv" $extra output_dir="$out"
-done
-# session 9: MSKD with its KD weight falling to 0 over the run (method.kd_schedule=cosine), 4 views, 2 seeds
-for seed in 0 1; do
-  out=runs/mskd_edge_x8_mskd_j4_cos$([ "$seed" = 0 ] || echo "_seed$seed")
-  [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=[0,1,2]" \
-    method.lambda_adv=1 method.kd_schedule=cosine output_dir="$out"
+    method.lambda_adv="$adv" method.kd_schedule="${schedule:-constant}" $extra output_dir="$out"
 done

@@ -254,12 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = _models(runs)
     results: dict = {"rows": {}, "settings": {"split": "val", "scale": 8, "lr": "32x32", "limit": args.limit,
                                               "metrics": args.metrics, "torch_threads": 2}}
+    val_sets = {}
     for degradation in ("clean", "blind"):
         val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation=degradation, train=False,
                           seed=0, progress=False)
         if args.limit:
             val = torch.utils.data.Subset(val, range(min(args.limit, len(val))))
             val.scale = 8
+        val_sets[degradation] = val
         for label, (source, model) in rows.items():
             if hasattr(model, "landmark_stats"):
                 model.landmark_stats.update(detected=0, template=0)
@@ -282,10 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     results["dictionary"] = _dictionary_info(runs)
     val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
                       progress=False)
-    subset = [val[i] for i in range(min(args.limit or len(val), len(val)))]
     for label, (_, model) in rows.items():
         if hasattr(model, "detect_landmarks"):
-            results["rows"][label]["landmark_gap"] = landmark_gap(model, subset)
+            results["rows"][label]["landmark_gap"] = landmark_gap(model, val_sets["clean"])
     sheet = out / "mskd_sheet.png"
     _sheet(rows, val, sheet)
     (out / "mskd.json").write_text(json.dumps(results, indent=1) + "\n")
