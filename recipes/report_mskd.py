@@ -57,6 +57,18 @@ STUDENT_RUNS = {
     "paper student w/o KD (seed 1)": "mskd_paper_student_x8_wokd_seed1",
     "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
     "paper student SSKD (seed 1)": "mskd_paper_student_x8_sskd_seed1",
+    # sessions 10-11: the shipped teacher (stage 4) distilled through a 1x1 adapter at EVERY scale
+    # (method.adapter=auto; the rows above ran "match": identity at 1/4 and 1/2, which compared EdgeSR's
+    # post-ReLU maps directly with the teacher's signed SFT maps), its own cache of the same 4-view inputs
+    "edge student MSKD, 1x1 adapters, teacher stage 4": "mskd_edge_x8_mskd_t4",
+    "edge student SSKD, 1x1 adapter, teacher stage 4": "mskd_edge_x8_sskd_t4",
+    "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4": "mskd_edge_x8_mskd_adv01_t4",
+    "edge student MSKD, 1x1 adapters, teacher stage 4 (seed 1)": "mskd_edge_x8_mskd_t4_seed1",
+    "edge student SSKD, 1x1 adapter, teacher stage 4 (seed 1)": "mskd_edge_x8_sskd_t4_seed1",
+    "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4 (seed 1)": "mskd_edge_x8_mskd_adv01_t4_seed1",
+    # 3000 steps instead of 1000 (the w/o-KD baseline was still improving at 1000)
+    "edge student w/o KD, 3000 steps": "mskd_edge_x8_wokd_j4_3k",
+    "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4, 3000 steps": "mskd_edge_x8_mskd_adv01_t4_3k",
 }
 SHIP_STUDENT = "edge student SSKD"   # -> mskd-x8 (on 2 seeds the one KD setting that ties w/o KD on PSNR)
 TEACHER_RUN = "mskd_teacher_x8_stage4"   # what ships as mskd-teacher-x8 (fine-tuned on its detected landmarks)
@@ -235,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N val faces only")
     parser.add_argument("--metrics", nargs="+", default=list(METRICS))
     parser.add_argument("--no-costs", action="store_true", help="skip latency / peak memory")
+    parser.add_argument("--no-carry", action="store_true",
+                        help="drop the earlier report's rows whose weights are not here (default: keep them, marked)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     runs, out = Path(args.runs), Path(args.out)
@@ -282,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_costs:
             entry.update(_costs(source, model))
     results["dictionary"] = _dictionary_info(runs)
+    json_path = out / "mskd.json"
+    if not args.no_carry and json_path.exists():
+        carry_over(results, json.loads(json_path.read_text()))
     val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
                       progress=False)
     for label, (_, model) in rows.items():
@@ -289,11 +306,30 @@ def main(argv: list[str] | None = None) -> int:
             results["rows"][label]["landmark_gap"] = landmark_gap(model, val_sets["clean"])
     sheet = out / "mskd_sheet.png"
     _sheet(rows, val, sheet)
-    (out / "mskd.json").write_text(json.dumps(results, indent=1) + "\n")
+    json_path.write_text(json.dumps(results, indent=1) + "\n")
     md_path = out / "mskd.md"
     md_path.write_text(keep_reading(_markdown(results, args.metrics), md_path.read_text() if md_path.exists() else ""))
     print(f"wrote {out / 'mskd.md'}, {out / 'mskd.json'}, {sheet}")
     return 0
+
+
+CARRIED = "carried"
+
+
+def carry_over(results: dict, earlier: dict) -> None:
+    """Keep the rows (and the training dictionary's record) of an ``earlier`` mskd.json that this run could not
+    evaluate because their weights are not on this machine (a fresh checkout has no runs/), marked as carried, so
+    a regenerated report does not silently lose measured rows. Rows evaluated now replace their earlier values;
+    rows from another setting (``--limit``, metrics) are not mixed in."""
+    same = {k: earlier.get("settings", {}).get(k) for k in ("limit", "metrics")} == \
+        {k: results["settings"][k] for k in ("limit", "metrics")}
+    if not same:
+        return
+    for label, entry in earlier.get("rows", {}).items():
+        if label not in results["rows"]:
+            results["rows"][label] = {**entry, CARRIED: entry.get(CARRIED, True)}
+    for key, info in earlier.get("dictionary", {}).items():
+        results["dictionary"].setdefault(key, info)
 
 
 def _teacher_macs(model) -> int:
@@ -315,7 +351,7 @@ def _dictionary_info(runs: Path) -> dict:
     src = runs / DICT_RUN
     if src.exists():
         dic = load_dictionary(src)
-        info["training_fp32"] = {"path": str(src), "bytes": src.stat().st_size, "atoms": dic.num_atoms,
+        info["training_fp32"] = {"path": _source(src), "bytes": src.stat().st_size, "atoms": dic.num_atoms,
                                  "build_seconds": dic.info.get("build_seconds"),
                                  "samples_per_component": dic.info.get("samples_per_component"),
                                  "faces": dic.info.get("faces")}
@@ -336,6 +372,10 @@ def keep_reading(new_md: str, old_md: str) -> str:
     return new_md.rstrip("\n") + "\n\n" + old_md[old_md.index(READING):]
 
 
+def _label(label: str, entry: dict) -> str:
+    return f"{label} *" if entry.get(CARRIED) else label
+
+
 def _fmt(v, key) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return "-"
@@ -350,6 +390,10 @@ def _markdown(results: dict, metrics) -> str:
              "Metrics: PSNR/SSIM/MS-SSIM on RGB, 8-bit quantised, no border crop; FD-VGG19 (Frechet distance "
              "on VGG19 features: NOT FID) and VGG perceptual distance (LPIPS recipe without learned weights: NOT "
              "LPIPS), lower is better; identity = cosine of dlib face embeddings.", ""]
+    if any(e.get(CARRIED) for e in results["rows"].values()):
+        lines += ["Rows marked * were evaluated in an earlier session with the same settings and carried over from "
+                  "the earlier mskd.json: their runs are not on the machine that regenerated this report (their "
+                  "`source` in mskd.json says which run each was).", ""]
     for degradation in ("clean", "blind"):
         lines += [f"## {degradation.capitalize()} LR (Tables 1/2)", "",
                   "| model | " + " | ".join(metrics) + " | landmarks (detected/template) |",
@@ -360,7 +404,8 @@ def _markdown(results: dict, metrics) -> str:
                 continue
             lm = d.get("landmarks")
             lm_txt = f"{lm['detected']}/{lm['template']}" if lm else "-"
-            lines.append(f"| {label} | " + " | ".join(_fmt(d["means"].get(m), m) for m in metrics) + f" | {lm_txt} |")
+            lines.append(f"| {_label(label, entry)} | " + " | ".join(_fmt(d["means"].get(m), m) for m in metrics)
+                         + f" | {lm_txt} |")
         unavailable = {m: r for e in results["rows"].values() for m, r in e.get(degradation, {}).get("unavailable", {}).items()}
         for m, r in unavailable.items():
             lines.append(f"\n{m}: unavailable here ({r})")
@@ -369,7 +414,7 @@ def _markdown(results: dict, metrics) -> str:
               "| model | params (trained) | params (all) | MACs 32->256 | latency ms | peak RSS MB |", "|---|---|---|---|---|---|"]
     for label, entry in results["rows"].items():
         lat, rss = entry.get("latency_ms"), entry.get("peak_rss_mb")
-        lines.append(f"| {label} | {entry['params_trained']:,} | {entry['params']:,} | {entry['macs'] / 1e9:.2f} G | "
+        lines.append(f"| {_label(label, entry)} | {entry['params_trained']:,} | {entry['params']:,} | {entry['macs'] / 1e9:.2f} G | "
                      f"{'-' if lat is None else f'{lat:.0f}'} | {'-' if rss is None else f'{rss:.0f}'} |")
     gaps = {label: e["landmark_gap"] for label, e in results["rows"].items() if "landmark_gap" in e}
     if gaps:
@@ -378,7 +423,8 @@ def _markdown(results: dict, metrics) -> str:
                   "The same teacher given the template, its own landmark step (what inference does) and the HR "
                   "faces' landmarks (exact: an upper bound inference cannot reach).", "",
                   "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-        lines += [f"| {label} | " + " | ".join(f"{g[k]:.2f}" for k in keys) + " |" for label, g in gaps.items()]
+        lines += [f"| {_label(label, results['rows'][label])} | " + " | ".join(f"{g[k]:.2f}" for k in keys) + " |"
+                  for label, g in gaps.items()]
     dic = results.get("dictionary", {})
     lines += ["", "## Dictionary", ""]
     if "training_fp32" in dic:

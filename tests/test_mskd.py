@@ -270,3 +270,113 @@ def test_report_landmark_gap_scores_the_teacher_with_each_landmark_source(faces_
     assert gap["HR landmarks"] == pytest.approx(sum(want) / 2, abs=1e-4)
     assert gap["template"] == pytest.approx(sum(template) / 2, abs=1e-4)
     assert gap["template"] != gap["HR landmarks"]                   # the landmarks reach the output
+
+
+def _edge_method(tmp_path, **opts):
+    from fsr_edge.models.mskd import MSKDStudent
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    # the shipped teacher's decoder widths, so EdgeSR's 1/4 and 1/2 channel counts match the teacher's
+    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False, decoder_channels=[64, 32, 16])
+    t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8",
+                        kwargs={"decoder_channels": [64, 32, 16]})
+    return MSKDStudent(teacher=str(t_path), teacher_dictionary=str(dic), lambda_vgg=0, **opts)
+
+
+def test_adapters_map_every_edge_student_scale_but_keep_the_paper_students_own_maps(tmp_path):
+    # the teacher's SFT maps are signed; EdgeSR's 1/4 and 1/2 maps with matching channel counts are a different
+    # basis (post-ReLU by default): "auto" learns a 1x1 map there, "match" (sessions 1-9) compared them directly
+    for adapter, student, want in (("auto", "edge_sr_x8", ["Conv2d", "Conv2d", "Conv2d"]),
+                                   ("match", "edge_sr_x8", ["Conv2d", "Identity", "Identity"]),
+                                   ("conv1x1", "mskd_paper_student_x8", ["Conv2d", "Conv2d", "Conv2d"])):
+        method = _edge_method(tmp_path, adapter=adapter, kd_scales=[0, 1, 2])
+        model = create_model(student, decoder_channels=[64, 32, 16]) if "paper" in student else create_model(student)
+        method.prepare(model)
+        assert [type(method.adapters[str(i)]).__name__ for i in range(3)] == want, adapter
+    paper = _edge_method(tmp_path, kd_scales=[0, 1, 2])
+    paper.prepare(create_model("mskd_paper_student_x8", decoder_channels=[64, 32, 16]))
+    assert all(isinstance(a, torch.nn.Identity) for a in paper.adapters.values())
+    with pytest.raises(ValueError, match="adapter='same'"):
+        _edge_method(tmp_path, adapter="same")
+    with pytest.raises(ValueError, match="student_features='relu'"):
+        _edge_method(tmp_path, student_features="relu")
+
+
+def test_edge_student_pre_activation_features_keep_the_negative_half_and_the_same_output():
+    torch.manual_seed(0)
+    model = create_model("edge_sr_x8").eval()
+    lr_face = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        sr_out, out_feats = model.forward_features(lr_face)
+        sr_pre, pre_feats = model.forward_features(lr_face, pre_activation=True)
+    torch.testing.assert_close(sr_pre, sr_out)
+    torch.testing.assert_close(pre_feats[0], out_feats[0])               # the 1/8 map is a residual sum
+    for pre, out in zip(pre_feats[1:], out_feats[1:]):
+        assert (out >= 0).all() and (pre < 0).float().mean() > 0.2
+        torch.testing.assert_close(pre.clamp_min(0), out)
+
+
+def test_normalized_feature_terms_weigh_every_scale_alike(tmp_path):
+    from fsr_edge.models.mskd import _standardize_like
+
+    torch.manual_seed(0)
+    teacher_feat = torch.randn(4, 8, 6, 6) * 0.1 + 3.0
+    _, t_n = _standardize_like(torch.zeros_like(teacher_feat), teacher_feat)
+    torch.testing.assert_close(t_n.mean(dim=(0, 2, 3)), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(t_n.std(dim=(0, 2, 3)), torch.ones(8), atol=1e-5, rtol=0)
+    # a constant student explains none of the variance: its standardized L2 is ~1 whatever the teacher's scale
+    for scale in (0.01, 1.0, 30.0):
+        target = teacher_feat * scale
+        s_c, t_c = _standardize_like(target.mean(dim=(0, 2, 3), keepdim=True).expand_as(target), target)
+        assert float(torch.nn.functional.mse_loss(s_c, t_c)) == pytest.approx(1.0, rel=0.05)
+    # through the method: the logged per-scale terms are standardized, and gradients reach the student
+    method = _edge_method(tmp_path, kd_scales=[0, 1, 2], normalize_features=True, student_features="pre_activation",
+                          lambda_adv=0.0)
+    student = create_model("edge_sr_x8")
+    method.prepare(student)
+    batch = {"lr_face": torch.rand(2, 3, 8, 8), "hr_face": torch.rand(2, 3, 64, 64)}
+    losses = method.losses(student, batch)
+    with torch.no_grad():
+        _, teacher_feats = method.teacher.forward_features(batch["lr_face"])
+        _, student_feats = student.forward_features(batch["lr_face"], pre_activation=True)
+        for i in range(3):
+            s_n, t_n = _standardize_like(method.adapters[str(i)](student_feats[i]), teacher_feats[i])
+            want = torch.nn.functional.mse_loss(s_n, t_n)
+            torch.testing.assert_close(losses[f"kd_feat_{i}"], want)
+    losses["loss"].backward()
+    assert student.up2[0].weight.grad is not None and method.adapters["2"].weight.grad is not None
+    assert set(method.aux_losses(student, batch)) == {"loss", "d_0", "d_1", "d_2"}
+
+
+def test_file_id_resolves_a_bundled_name_to_its_weights_file(tmp_path):
+    import os
+
+    from fsr_edge.models._registry import WEIGHTS_DIR
+    from fsr_edge.models.mskd import _file_id
+
+    st = os.stat(WEIGHTS_DIR / "mskd_teacher_x8.safetensors")
+    # a cache of teacher features built from the bundled teacher is tied to its file, like any path
+    assert _file_id("mskd-teacher-x8") == ["mskd-teacher-x8", st.st_size, st.st_mtime]
+    weights = tmp_path / "t.safetensors"
+    weights.write_bytes(b"x" * 5)
+    assert _file_id([str(weights), None])[0][1] == 5
+    assert _file_id(str(tmp_path / "missing.safetensors"))[1:] == [None, None]
+
+
+def test_report_carry_over_keeps_earlier_rows_this_run_could_not_evaluate():
+    from fsr_edge.recipes.report_mskd import _label, carry_over
+
+    settings = {"limit": None, "metrics": ["psnr"]}
+    earlier = {"settings": settings, "rows": {"a": {"clean": {"means": {"psnr": 1.0}}},
+                                              "b": {"clean": {"means": {"psnr": 2.0}}}},
+               "dictionary": {"training_fp32": {"bytes": 3}}}
+    results = {"settings": dict(settings), "rows": {"a": {"clean": {"means": {"psnr": 9.0}}}}, "dictionary": {}}
+    carry_over(results, earlier)
+    assert results["rows"]["a"] == {"clean": {"means": {"psnr": 9.0}}}     # evaluated now: the new value wins
+    assert results["rows"]["b"]["carried"] is True and results["rows"]["b"]["clean"]["means"]["psnr"] == 2.0
+    assert results["dictionary"] == {"training_fp32": {"bytes": 3}}
+    assert _label("b", results["rows"]["b"]) == "b *" and _label("a", results["rows"]["a"]) == "a"
+    # rows measured under other settings (here: on the first 4 val faces only) are not mixed in
+    other = {"settings": dict(settings), "rows": {}, "dictionary": {}}
+    carry_over(other, {**earlier, "settings": {"limit": 4, "metrics": ["psnr"]}})
+    assert other["rows"] == {}

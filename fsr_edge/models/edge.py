@@ -60,13 +60,18 @@ class EdgeSR(nn.Module):
         self.up2 = nn.Sequential(_conv(c1, 4 * c2), nn.PixelShuffle(2), nn.ReLU())
         self.to_rgb = nn.Sequential(_conv(c2, 4 * 3), nn.PixelShuffle(2))
 
-    def forward_features(self, lr_face: Tensor) -> tuple[Tensor, list[Tensor]]:
+    def forward_features(self, lr_face: Tensor, *, pre_activation: bool = False) -> tuple[Tensor, list[Tensor]]:
+        """``pre_activation``: the 1/4 and 1/2 maps before their ReLU (what feature distillation should match:
+        the ReLU drops the negative half, which the teacher's maps have; Heo et al., ICCV 2019). The 1/8 map is
+        a residual sum, never rectified. The SR face is the same either way."""
         f8 = self.body(self.head(lr_face))          # 1/8 of the output size
-        f4 = self.up1(f8)                           # 1/4
-        f2 = self.up2(f4)                           # 1/2
+        p4 = self.up1[:2](f8)                       # 1/4: conv, depth-to-space (then ReLU)
+        f4 = self.up1[2](p4)
+        p2 = self.up2[:2](f4)                       # 1/2
+        f2 = self.up2[2](p2)
         sr_face = self.to_rgb(f2) + F.interpolate(lr_face, scale_factor=self.scale, mode="bilinear",
                                                   align_corners=False)
-        return sr_face, [f8, f4, f2]
+        return sr_face, [f8, p4, p2] if pre_activation else [f8, f4, f2]
 
     def forward(self, lr_face: Tensor) -> Tensor:
         return self.forward_features(lr_face)[0]

@@ -9,7 +9,8 @@ Losses (brief section 1, eqs. 3-7), for a student S distilled from the frozen te
 
 ``F_*_i`` are the feature maps right after each SFT (teacher) / at the same stride (student), coarse to fine at
 1/8, 1/4, 1/2 of the output; ``A_i`` are 1x1 adapters from the student's channels to the teacher's (identity
-where they already match, e.g. the paper student), used in training only and never shipped. The ablations are
+for the paper student, whose SFT maps are the teacher's own kind; see ``ADAPTERS``), used in training only and
+never shipped. The ablations are
 the same method with ``kd_scales``: ``[]`` (w/o KD), one scale (SSKD), ``[0, 1, 2]`` (MSKD).
 """
 
@@ -180,6 +181,13 @@ def _landmarks(batch: dict[str, Any]) -> Tensor | None:
     return lm
 
 
+# A_i, from the student's features to the teacher's: "auto" = identity for the paper student (the teacher's own
+# SFT decoder: same tensors), a 1x1 conv for any other student; "conv1x1" = always the conv; "match" = identity
+# wherever the channel counts agree (what sessions 1-9 ran: it compared EdgeSR's non-negative post-ReLU maps at
+# 1/4 and 1/2 directly with the teacher's signed SFT outputs)
+ADAPTERS = ("auto", "conv1x1", "match")
+
+
 class MSKDStudent(_ReconstructionMixin, Method):
     """Distil a frozen DFDNet teacher into a student (eqs. 3-7). ``kd_scales``: indices into the feature lists
     (0 = 1/8, 1 = 1/4, 2 = 1/2 of the output); ``[]`` trains the w/o-KD baseline with the same data and seed.
@@ -194,12 +202,17 @@ class MSKDStudent(_ReconstructionMixin, Method):
     def __init__(self, *, teacher: str, teacher_dictionary: str | Sequence[str] | None = None,
                  kd_scales: Sequence[int] = (0, 1, 2), lambda_mse: float = 100.0, lambda_vgg: float = 20.0,
                  lambda_kd: float = 1.0, lambda_adv: float = 1.0, lambda_feat: float = 1.0,
-                 kd_schedule: str = "constant", student_channels: Sequence[int] | None = None,
-                 hr_crop: int | None = None):
+                 kd_schedule: str = "constant", adapter: str = "auto", normalize_features: bool = False,
+                 student_features: str = "output", hr_crop: int | None = None):
         super().__init__()
         if kd_schedule not in ("constant", "cosine"):
             raise ValueError(f"kd_schedule={kd_schedule!r}: use 'constant' or 'cosine'")
-        self.hr_crop, self.kd_schedule = hr_crop, kd_schedule
+        if adapter not in ADAPTERS:
+            raise ValueError(f"adapter={adapter!r}: use one of {', '.join(map(repr, ADAPTERS))}")
+        self.hr_crop, self.kd_schedule, self.adapter = hr_crop, kd_schedule, adapter
+        if student_features not in ("output", "pre_activation"):
+            raise ValueError(f"student_features={student_features!r}: use 'output' or 'pre_activation'")
+        self.normalize_features, self.student_features = normalize_features, student_features
         self.kd_weight = lambda_kd   # lambda_kd now: the schedule's value at this step
         self.lambda_mse, self.lambda_vgg = lambda_mse, lambda_vgg
         self.lambda_kd, self.lambda_adv, self.lambda_feat = lambda_kd, lambda_adv, lambda_feat
@@ -210,23 +223,24 @@ class MSKDStudent(_ReconstructionMixin, Method):
         self.vgg_loss = _perceptual().requires_grad_(False).eval() if lambda_vgg else nn.Identity()
         self.teacher_channels = tuple(self.teacher.feature_channels)
         # adapters/discriminators are built in prepare() once the student's channels are known
-        self.student_channels = tuple(student_channels) if student_channels else None
+        self.student_channels: tuple[int, ...] | None = None
         self.adapters = nn.ModuleDict()
         self.discs = nn.ModuleDict()
-        if self.student_channels:
-            self._build_heads(self.student_channels)
         self._stash: dict[int, tuple[Tensor, Tensor]] = {}
 
-    def _build_heads(self, student_channels: Sequence[int]) -> None:
+    def _build_heads(self, student_channels: Sequence[int], *, same_architecture: bool) -> None:
         for i in self.kd_scales:
             cs, ct = student_channels[i], self.teacher_channels[i]
-            self.adapters[str(i)] = nn.Identity() if cs == ct else nn.Conv2d(cs, ct, 1)
+            identity = {"auto": same_architecture and cs == ct, "match": cs == ct, "conv1x1": False}[self.adapter]
+            self.adapters[str(i)] = nn.Identity() if identity else nn.Conv2d(cs, ct, 1)
             self.discs[str(i)] = FeatureDiscriminator(ct)
 
     def prepare(self, model: nn.Module) -> None:
         if self.student_channels is None:
             self.student_channels = tuple(model.feature_channels)
-            self._build_heads(self.student_channels)
+            # the paper student's SFT maps are the teacher's own kind of tensor; any other student's features
+            # (e.g. EdgeSR's post-ReLU maps, never negative) need a learned map into the teacher's space
+            self._build_heads(self.student_channels, same_architecture=isinstance(model, SFTUNet))
             self.to(next(model.parameters()).device)
         if tuple(model.feature_strides) != tuple(self.teacher.feature_strides):
             raise ValueError(f"student feature strides {model.feature_strides} do not match the teacher's "
@@ -250,7 +264,8 @@ class MSKDStudent(_ReconstructionMixin, Method):
             sr_face, student_feats = model.forward_features(batch["lr_face"], enc_feats=batch.get("enc_feats"),
                                                             crop=crop)
         else:                            # a plain CNN: its crop of the LR face (border effects only)
-            sr_face, student_feats = model.forward_features(_crop(batch["lr_face"], crop, 8))
+            opts = {"pre_activation": True} if self.student_features == "pre_activation" else {}
+            sr_face, student_feats = model.forward_features(_crop(batch["lr_face"], crop, 8), **opts)
         out = self._recon(sr_face, _crop(batch["hr_face"], crop, 1))
         loss = out["recon"]
         if self.kd_scales:
@@ -265,8 +280,11 @@ class MSKDStudent(_ReconstructionMixin, Method):
             for i in self.kd_scales:
                 fs = self.adapters[str(i)](student_feats[i])
                 ft = teacher_feats[i].to(fs.dtype)
-                adv = adv + lsgan_generator_loss(self.discs[str(i)](fs))
-                feat = feat + feature_l2_loss(fs, ft)
+                if self.normalize_features:
+                    fs, ft = _standardize_like(fs, ft)
+                adv_i, feat_i = lsgan_generator_loss(self.discs[str(i)](fs)), feature_l2_loss(fs, ft)
+                adv, feat = adv + adv_i, feat + feat_i
+                out.update({f"kd_adv_{i}": adv_i.detach(), f"kd_feat_{i}": feat_i.detach()})   # which scale costs
                 self._stash[i] = (fs.detach(), ft)
             kd = self.lambda_adv * adv + self.lambda_feat * feat
             out.update({"kd": kd, "kd_adv": adv, "kd_feat": feat, "kd_weight": sr_face.new_tensor(self.kd_weight)})
@@ -278,9 +296,19 @@ class MSKDStudent(_ReconstructionMixin, Method):
         return {"discs": self.discs} if self.kd_scales else {}
 
     def aux_losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
-        loss_d = sum(lsgan_discriminator_loss(self.discs[str(i)](ft), self.discs[str(i)](fs))
-                     for i, (fs, ft) in self._stash.items())
-        return {"loss": loss_d}
+        per_scale = {f"d_{i}": lsgan_discriminator_loss(self.discs[str(i)](ft), self.discs[str(i)](fs))
+                     for i, (fs, ft) in self._stash.items()}
+        return {"loss": sum(per_scale.values()), **{k: v.detach() for k, v in per_scale.items()}}
+
+
+def _standardize_like(student_feat: Tensor, teacher_feat: Tensor) -> tuple[Tensor, Tensor]:
+    """Both maps shifted and scaled by the teacher map's per-channel batch mean and std. The teacher's SFT maps
+    differ ~30x in variance between 1/8 and 1/2 scale (0.49 vs 0.018 on the 4-view cache), so raw L2 terms are
+    dominated by the coarsest scale; standardized, each term is the share of the teacher's variance the student
+    leaves unexplained, alike at every scale. The adapter in front absorbs the affine map, so nothing else moves."""
+    mean = teacher_feat.mean(dim=(0, 2, 3), keepdim=True)
+    std = teacher_feat.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return (student_feat - mean) / std, (teacher_feat - mean) / std
 
 
 def _load_teacher(teacher: str, dictionary: str | Sequence[str] | None) -> nn.Module:
@@ -473,14 +501,19 @@ class FeatureCache(Dataset):
 
 
 def _file_id(path) -> Any:
-    """Path + size + mtime of a file (or list of files): a cache built from other weights is rebuilt."""
+    """Path + size + mtime of a file (or list of files; a bundled model name stands for its weights file): a cache
+    built from other weights is rebuilt."""
     import os
+
+    from ._registry import WEIGHTS_DIR, _PRETRAINED
 
     if path is None:
         return None
     if not isinstance(path, (str, os.PathLike)):
         return [_file_id(p) for p in path]
-    st = os.stat(path) if os.path.exists(path) else None
+    spec = _PRETRAINED.get(str(path))
+    file = WEIGHTS_DIR / spec.weights if spec is not None and spec.weights else path
+    st = os.stat(file) if os.path.exists(file) else None
     return [str(path), st.st_size if st else None, st.st_mtime if st else None]
 
 
