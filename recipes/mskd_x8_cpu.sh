@@ -6,7 +6,8 @@
 # landmarks detected on its LR inputs, what ships) -> edge student w/o KD, MSKD, SSKD, MSKD with lambda_adv 0.1
 # (distilling stage 2; same cached data and steps) on 2 seeds -> the session-7 runs on one view per face -> paper
 # student (its decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here)
-# -> session 9: MSKD with a cosine-decayed KD weight.
+# -> session 9: MSKD with a cosine-decayed KD weight -> sessions 10-11: the edge student distilling the shipped
+# teacher (stage 4) through a 1x1 adapter at every scale (method.adapter=auto), 1000 steps on 2 seeds and 3000.
 # Each step is skipped when its output exists; training runs resume from their checkpoints.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}
@@ -20,19 +21,25 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 # student:run:seed:kd_scales:lambda_adv:views[:kd_schedule]. 4 views: the teacher's stage-2 cache (the main
 # ablation and what ships: sskd_j4, seed 0); 1 view: one fixed draw per face (session 7; the paper student was run
 # only this way). Seed 1 again where the margin is small (same cached data). kd_schedule (default constant):
-# session 9's MSKD with its KD weight falling to 0 over the run.
+# session 9's MSKD with its KD weight falling to 0 over the run. teacher (default stage2): t4 = the shipped teacher
+# (stage 4) through 1x1 adapters at every scale, its own feature cache; steps default 1000.
 paper="model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 model.decoder_channels=[64,32,16] method.hr_crop=128"
 one_view="data.train.cache_dir=runs/mskd_cache/train_mix_pb25 data.train.jitter_views=0"
+t4="method.teacher=mskd-teacher-x8 data.train.teacher=mskd-teacher-x8 method.adapter=auto data.train.cache_dir=runs/mskd_cache/train_mix_pb25_j4_t4"
 for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1:4 edge:mskd_j4_adv01:0:[0,1,2]:0.1:4 \
            edge:wokd_j4:1:[]:1:4 edge:mskd_j4:1:[0,1,2]:1:4 edge:sskd_j4:1:[2]:1:4 edge:mskd_j4_adv01:1:[0,1,2]:0.1:4 \
            edge:wokd:0:[]:1:1 edge:mskd:0:[0,1,2]:1:1 edge:sskd:0:[2]:1:1 edge:wokd:1:[]:1:1 edge:mskd:1:[0,1,2]:1:1 \
            edge:mskd_l2only:0:[0,1,2]:0:1 \
            paper_student:wokd:0:[]:1:1 paper_student:mskd:0:[0,1,2]:1:1 paper_student:sskd:0:[2]:1:1 \
            paper_student:wokd:1:[]:1:1 paper_student:mskd:1:[0,1,2]:1:1 paper_student:sskd:1:[2]:1:1 \
-           edge:mskd_j4_cos:0:[0,1,2]:1:4:cosine edge:mskd_j4_cos:1:[0,1,2]:1:4:cosine; do
-  IFS=: read -r student name seed scales adv views schedule <<< "$job"
+           edge:mskd_j4_cos:0:[0,1,2]:1:4:cosine edge:mskd_j4_cos:1:[0,1,2]:1:4:cosine \
+           edge:mskd_t4:0:[0,1,2]:1:4::t4 edge:sskd_t4:0:[2]:1:4::t4 edge:mskd_adv01_t4:0:[0,1,2]:0.1:4::t4 \
+           edge:mskd_t4:1:[0,1,2]:1:4::t4 edge:sskd_t4:1:[2]:1:4::t4 edge:mskd_adv01_t4:1:[0,1,2]:0.1:4::t4 \
+           edge:wokd_j4_3k:0:[]:1:4:::3000 edge:mskd_adv01_t4_3k:0:[0,1,2]:0.1:4::t4:3000; do
+  IFS=: read -r student name seed scales adv views schedule teacher steps <<< "$job"
   out=runs/mskd_${student}_x8_$name$([ "$seed" = 0 ] || echo "_seed$seed")
   extra="$([ "$student" = edge ] || echo "$paper") $([ "$views" = 4 ] || echo "$one_view")"
+  extra="$extra $([ "${teacher:-}" != t4 ] || echo "$t4") max_steps=${steps:-1000}"
   # shellcheck disable=SC2086  # $extra is a list of overrides
   [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" \
     method.lambda_adv="$adv" method.kd_schedule="${schedule:-constant}" $extra output_dir="$out"
