@@ -262,3 +262,17 @@ def test_cli_export_fresh_install_path(student, tmp_path, capsys):
     assert "| onnx-int8-16x16 |" in (dist / "summary.md").read_text()
     assert main(["export", "--model", str(weights), "-o", str(dist)]) == 2       # never overwrites silently
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["mskd-x8", "pisr-x8"])
+def test_bundled_qat_states_still_load_into_the_bundled_students(name, tmp_path):
+    """A QAT state names the student's graph nodes (e.g. up1/0/conv2d/0): a forward that calls its blocks any
+    other way (sliced Sequentials) breaks the main job's INT8 export although fresh NNCF runs still pass."""
+    from fsr_edge.exporters import export_student
+    from fsr_edge.exporters.pipeline import bundled_qat_path
+
+    assert bundled_qat_path(name).exists()
+    manifest = export_student(name, tmp_path / "dist", targets=["onnx"], precisions=["int8"], log=lambda *_: None)
+    assert manifest["calibration"]["method"] == f"QAT state {bundled_qat_path(name).name}"
+    art = manifest["artifacts"][0]
+    assert art["verification"]["status"] == "passed" and art["verification"]["psnr_vs_reference_db"] > 25

@@ -65,10 +65,16 @@ class EdgeSR(nn.Module):
         the ReLU drops the negative half, which the teacher's maps have; Heo et al., ICCV 2019). The 1/8 map is
         a residual sum, never rectified. The SR face is the same either way."""
         f8 = self.body(self.head(lr_face))          # 1/8 of the output size
-        p4 = self.up1[:2](f8)                       # 1/4: conv, depth-to-space (then ReLU)
-        f4 = self.up1[2](p4)
-        p2 = self.up2[:2](f4)                       # 1/2
-        f2 = self.up2[2](p2)
+        if pre_activation:                          # training only: conv, depth-to-space, keep it, then ReLU
+            conv4, shuffle4, relu4 = self.up1
+            conv2, shuffle2, relu2 = self.up2
+            p4 = shuffle4(conv4(f8))
+            f4 = relu4(p4)
+            p2 = shuffle2(conv2(f4))
+            f2 = relu2(p2)
+        else:                                       # the exported graph: whole blocks (QAT states name their nodes)
+            f4 = self.up1(f8)                       # 1/4
+            f2 = self.up2(f4)                       # 1/2
         sr_face = self.to_rgb(f2) + F.interpolate(lr_face, scale_factor=self.scale, mode="bilinear",
                                                   align_corners=False)
         return sr_face, [f8, p4, p2] if pre_activation else [f8, f4, f2]
