@@ -299,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     json_path = out / "mskd.json"
     if not args.no_carry and json_path.exists():
         carry_over(results, json.loads(json_path.read_text()))
+    results["rows"] = in_table_order(results["rows"])
     val = FaceDataset(args.faces, split="val", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
                       progress=False)
     for label, (_, model) in rows.items():
@@ -330,6 +331,13 @@ def carry_over(results: dict, earlier: dict) -> None:
             results["rows"][label] = {**entry, CARRIED: entry.get(CARRIED, True)}
     for key, info in earlier.get("dictionary", {}).items():
         results["dictionary"].setdefault(key, info)
+
+
+def in_table_order(rows: dict) -> dict:
+    """Rows as the tables list them: baselines, teachers, then STUDENT_RUNS' order (carried or not)."""
+    order = ["bicubic", "PISR x8 student", "teacher (DFDNet-style)", *EARLIER_TEACHERS, *STUDENT_RUNS]
+    rank = {label: i for i, label in enumerate(order)}
+    return dict(sorted(rows.items(), key=lambda item: rank.get(item[0], len(order))))
 
 
 def _teacher_macs(model) -> int:

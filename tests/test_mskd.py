@@ -376,6 +376,11 @@ def test_report_carry_over_keeps_earlier_rows_this_run_could_not_evaluate():
     assert results["rows"]["b"]["carried"] is True and results["rows"]["b"]["clean"]["means"]["psnr"] == 2.0
     assert results["dictionary"] == {"training_fp32": {"bytes": 3}}
     assert _label("b", results["rows"]["b"]) == "b *" and _label("a", results["rows"]["a"]) == "a"
+    # carried or not, rows are listed in the tables' order (baselines, teachers, STUDENT_RUNS), unknown ones last
+    from fsr_edge.recipes.report_mskd import STUDENT_RUNS, in_table_order
+
+    first, second = list(STUDENT_RUNS)[:2]
+    assert list(in_table_order({"zzz": 0, second: 1, "bicubic": 2, first: 3})) == ["bicubic", first, second, "zzz"]
     # rows measured under other settings (here: on the first 4 val faces only) are not mixed in
     other = {"settings": dict(settings), "rows": {}, "dictionary": {}}
     carry_over(other, {**earlier, "settings": {"limit": 4, "metrics": ["psnr"]}})
