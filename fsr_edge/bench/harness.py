@@ -119,7 +119,7 @@ def _model_row(role: str, name: str, label: str, *, device: str = "cpu", precisi
 def _model_facts(name: str, lr_size: int) -> dict:
     """Params, MACs and on-disk size of a bundled model or .safetensors file (teacher, bicubic, reference)."""
     from ..models import list_models, load_model, pretrained_spec, read_metadata
-    from ..models._registry import WEIGHTS_DIR
+    from ..models._registry import WEIGHTS_DIR, weights_path
     from ..profile import count_macs, count_params
 
     model = load_model(name)
@@ -137,8 +137,8 @@ def _model_facts(name: str, lr_size: int) -> dict:
     if getattr(model, "detect_landmarks", False):
         facts["macs_note"] = "torch ops only: the dlib landmark step runs outside torch and is not counted"
     if name in list_models(pretrained=True):
-        spec = pretrained_spec(name)
-        files, kwargs = ([WEIGHTS_DIR / spec.weights] if spec.weights else []), spec.kwargs
+        file = weights_path(name)
+        files, kwargs = ([file] if file is not None else []), pretrained_spec(name).kwargs
     else:
         files, kwargs = [Path(name)], json.loads(read_metadata(name).get("fsr_edge.kwargs", "{}"))
     # files named in the builder's kwargs (e.g. the teacher's dictionary shards) are part of its size on disk

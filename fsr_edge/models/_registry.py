@@ -53,6 +53,14 @@ def pretrained_spec(name: str) -> PretrainedSpec:
     return _PRETRAINED[name]
 
 
+def weights_path(name_or_path: str | os.PathLike) -> Path | None:
+    """The file behind a bundled name (None for a parameter-free one, e.g. bicubic), else the path itself."""
+    spec = _PRETRAINED.get(str(name_or_path))
+    if spec is None:
+        return Path(name_or_path)
+    return WEIGHTS_DIR / spec.weights if spec.weights is not None else None
+
+
 def create_model(arch: str, **kwargs: Any) -> nn.Module:
     if arch not in _BUILDERS:
         raise WeightsError(f"unknown architecture {arch!r}; known: {', '.join(list_models())}")
@@ -69,8 +77,8 @@ def load_model(name_or_path: str | os.PathLike, *, strict: bool = True) -> nn.Mo
     if key in _PRETRAINED:
         spec = _PRETRAINED[key]
         model = create_model(spec.arch, **spec.kwargs)
-        if spec.weights is not None:
-            path = WEIGHTS_DIR / spec.weights
+        path = weights_path(key)
+        if path is not None:
             if not path.exists():
                 raise WeightsError(f"{path}: bundled weights for {key!r} are missing from this install; "
                                    "reinstall fsr_edge")

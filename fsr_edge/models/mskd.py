@@ -10,8 +10,8 @@ Losses (brief section 1, eqs. 3-7), for a student S distilled from the frozen te
 ``F_*_i`` are the feature maps right after each SFT (teacher) / at the same stride (student), coarse to fine at
 1/8, 1/4, 1/2 of the output; ``A_i`` are 1x1 adapters from the student's channels to the teacher's (identity
 for the paper student, whose SFT maps are the teacher's own kind; see ``ADAPTERS``), used in training only and
-never shipped. The ablations are
-the same method with ``kd_scales``: ``[]`` (w/o KD), one scale (SSKD), ``[0, 1, 2]`` (MSKD).
+never shipped. The ablations are the same method with ``kd_scales``: ``[]`` (w/o KD), one scale (SSKD),
+``[0, 1, 2]`` (MSKD).
 """
 
 from __future__ import annotations
@@ -505,15 +505,14 @@ def _file_id(path) -> Any:
     built from other weights is rebuilt."""
     import os
 
-    from ._registry import WEIGHTS_DIR, _PRETRAINED
+    from ._registry import weights_path
 
     if path is None:
         return None
     if not isinstance(path, (str, os.PathLike)):
         return [_file_id(p) for p in path]
-    spec = _PRETRAINED.get(str(path))
-    file = WEIGHTS_DIR / spec.weights if spec is not None and spec.weights else path
-    st = os.stat(file) if os.path.exists(file) else None
+    file = weights_path(path)
+    st = os.stat(file) if file is not None and file.exists() else None
     return [str(path), st.st_size if st else None, st.st_mtime if st else None]
 
 
