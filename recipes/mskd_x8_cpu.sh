@@ -18,6 +18,11 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 [ -f runs/mskd_teacher_x8_stage2/final.safetensors ] || train recipes/mskd_teacher_x8_stage2.yaml
 [ -f runs/mskd_teacher_x8_stage3/final.safetensors ] || train recipes/mskd_teacher_x8_stage3.yaml
 [ -f runs/mskd_teacher_x8_stage4/final.safetensors ] || train recipes/mskd_teacher_x8_stage4.yaml
+# session 12: cross-fitted teachers, each trained without one half of the training identities
+for k in 0 1; do
+  [ -f runs/mskd_teacher_x8_xfit$k/final.safetensors ] || train recipes/mskd_teacher_x8_xfit.yaml \
+      data.train.exclude_fold=$k output_dir=runs/mskd_teacher_x8_xfit$k
+done
 # student:run:seed:kd_scales:lambda_adv:views[:kd_schedule]. 4 views: the teacher's stage-2 cache (the main
 # ablation and what ships: sskd_j4, seed 0); 1 view: one fixed draw per face (session 7; the paper student was run
 # only this way). Seed 1 again where the margin is small (same cached data). kd_schedule (default constant):
@@ -26,6 +31,12 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 paper="model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 model.decoder_channels=[64,32,16] method.hr_crop=128"
 one_view="data.train.cache_dir=runs/mskd_cache/train_mix_pb25 data.train.jitter_views=0"
 t4="method.teacher=mskd-teacher-x8 data.train.teacher=mskd-teacher-x8 method.adapter=auto data.train.cache_dir=runs/mskd_cache/train_mix_pb25_j4_t4"
+# xfit: each face's features from the cross-fitted teacher that never saw it (teacher k = trained without fold k
+# gives fold k); insample: the same two teachers swapped, each distilling the faces it trained on (the control).
+# method.teacher only sets the adapters' channels here: every feature comes from the cache.
+xf0=runs/mskd_teacher_x8_xfit0/best.safetensors xf1=runs/mskd_teacher_x8_xfit1/best.safetensors
+xfit="method.teacher=$xf0 method.adapter=auto data.train.teacher=[$xf0,$xf1] data.train.cache_dir=runs/mskd_cache/train_mix_pb25_j4_xfit"
+insample="method.teacher=$xf0 method.adapter=auto data.train.teacher=[$xf1,$xf0] data.train.cache_dir=runs/mskd_cache/train_mix_pb25_j4_xins"
 for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1:4 edge:mskd_j4_adv01:0:[0,1,2]:0.1:4 \
            edge:wokd_j4:1:[]:1:4 edge:mskd_j4:1:[0,1,2]:1:4 edge:sskd_j4:1:[2]:1:4 edge:mskd_j4_adv01:1:[0,1,2]:0.1:4 \
            edge:wokd:0:[]:1:1 edge:mskd:0:[0,1,2]:1:1 edge:sskd:0:[2]:1:1 edge:wokd:1:[]:1:1 edge:mskd:1:[0,1,2]:1:1 \
@@ -35,11 +46,14 @@ for job in edge:wokd_j4:0:[]:1:4 edge:mskd_j4:0:[0,1,2]:1:4 edge:sskd_j4:0:[2]:1
            edge:mskd_j4_cos:0:[0,1,2]:1:4:cosine edge:mskd_j4_cos:1:[0,1,2]:1:4:cosine \
            edge:mskd_t4:0:[0,1,2]:1:4::t4 edge:sskd_t4:0:[2]:1:4::t4 edge:mskd_adv01_t4:0:[0,1,2]:0.1:4::t4 \
            edge:mskd_t4:1:[0,1,2]:1:4::t4 edge:sskd_t4:1:[2]:1:4::t4 edge:mskd_adv01_t4:1:[0,1,2]:0.1:4::t4 \
-           edge:wokd_j4_3k:0:[]:1:4:::3000 edge:mskd_adv01_t4_3k:0:[0,1,2]:0.1:4::t4:3000; do
+           edge:wokd_j4_3k:0:[]:1:4:::3000 edge:mskd_adv01_t4_3k:0:[0,1,2]:0.1:4::t4:3000 \
+           edge:mskd_adv01_xfit:0:[0,1,2]:0.1:4::xfit edge:mskd_adv01_xins:0:[0,1,2]:0.1:4::insample \
+           edge:mskd_adv01_xfit:1:[0,1,2]:0.1:4::xfit edge:mskd_adv01_xins:1:[0,1,2]:0.1:4::insample; do
   IFS=: read -r student name seed scales adv views schedule teacher steps <<< "$job"
   out=runs/mskd_${student}_x8_$name$([ "$seed" = 0 ] || echo "_seed$seed")
   extra="$([ "$student" = edge ] || echo "$paper") $([ "$views" = 4 ] || echo "$one_view")"
-  extra="$extra $([ "${teacher:-}" != t4 ] || echo "$t4") max_steps=${steps:-1000}"
+  case "${teacher:-}" in t4) extra="$extra $t4" ;; xfit) extra="$extra $xfit" ;; insample) extra="$extra $insample" ;; esac
+  extra="$extra max_steps=${steps:-1000}"
   # shellcheck disable=SC2086  # $extra is a list of overrides
   [ -f "$out/final.safetensors" ] || train recipes/mskd_edge_x8.yaml seed="$seed" "method.kd_scales=$scales" \
     method.lambda_adv="$adv" method.kd_schedule="${schedule:-constant}" $extra output_dir="$out"

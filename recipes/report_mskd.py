@@ -69,6 +69,13 @@ STUDENT_RUNS = {
     # 3000 steps instead of 1000 (the w/o-KD baseline was still improving at 1000)
     "edge student w/o KD, 3000 steps": "mskd_edge_x8_wokd_j4_3k",
     "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4, 3000 steps": "mskd_edge_x8_mskd_adv01_t4_3k",
+    # session 12: the two cross-fitted teachers (CROSS_FIT_TEACHERS). "held out": every face's features come from
+    # the teacher that never saw its identity; "in sample": the same teachers swapped, each distilling the faces
+    # it trained on (the control: same teachers, same student, only memorisation differs)
+    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, held out": "mskd_edge_x8_mskd_adv01_xfit",
+    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, in sample": "mskd_edge_x8_mskd_adv01_xins",
+    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, held out (seed 1)": "mskd_edge_x8_mskd_adv01_xfit_seed1",
+    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, in sample (seed 1)": "mskd_edge_x8_mskd_adv01_xins_seed1",
 }
 SHIP_STUDENT = "edge student SSKD"   # -> mskd-x8 (on 2 seeds the one KD setting that ties w/o KD on PSNR)
 TEACHER_RUN = "mskd_teacher_x8_stage4"   # what ships as mskd-teacher-x8 (fine-tuned on its detected landmarks)
@@ -76,6 +83,10 @@ TEACHER_RUN = "mskd_teacher_x8_stage4"   # what ships as mskd-teacher-x8 (fine-t
 EARLIER_TEACHERS = {"teacher, stage 3 (trained on HR landmarks only)": "mskd_teacher_x8_stage3",
                     "teacher, stage 2 (the students' teacher)": "mskd_teacher_x8_stage2",
                     "teacher, stage 1 only": "mskd_teacher_x8"}
+# session 12 (recipes/mskd_teacher_x8_xfit.yaml): one teacher per half of the training identities, trained
+# without fold k (fsr_edge.data.identity_folds), so fold k's faces are new to it
+CROSS_FIT_TEACHERS = {"teacher, cross-fit, without fold 0": "mskd_teacher_x8_xfit0",
+                      "teacher, cross-fit, without fold 1": "mskd_teacher_x8_xfit1"}
 DICT_RUN = Path("mskd_dict") / "dict_k8.safetensors"
 SHIP_DICT_PREFIX = "mskd_teacher_x8_dict"
 
@@ -145,7 +156,7 @@ def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
         rows["teacher (DFDNet-style)"] = (str(teacher), load_model(teacher))
     elif "mskd-teacher-x8" in bundled:
         rows["teacher (DFDNet-style)"] = ("mskd-teacher-x8", load_model("mskd-teacher-x8"))
-    for label, run in {**EARLIER_TEACHERS, **STUDENT_RUNS}.items():
+    for label, run in {**EARLIER_TEACHERS, **CROSS_FIT_TEACHERS, **STUDENT_RUNS}.items():
         path = run_weights(runs / run)
         if path.exists():
             rows[label] = (str(path), load_model(path))
@@ -182,6 +193,28 @@ def landmark_gap(teacher: torch.nn.Module, val_set) -> dict:
     finally:
         teacher.detect_landmarks = was
     return {key: sum(v) / len(v) for key, v in scores.items()}
+
+
+@torch.no_grad()
+def fold_gap(teacher: torch.nn.Module, faces: str, *, held_out_fold: int, limit: int | None = None) -> dict:
+    """Clean PSNR (8-bit, its own landmark step) of a cross-fitted teacher on the training faces it trained on and
+    on those of the fold it was trained without (``limit``: the first N faces of each). Cross-fitting is worth
+    its cost only where the first is clearly higher: the memorisation it removes from the students' targets."""
+    from fsr_edge.data import FaceDataset, identity_folds
+    from fsr_edge.metrics import evaluate_model
+
+    train = FaceDataset(faces, split="train", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
+                        progress=False)
+    folds = identity_folds(faces, split="train", n_folds=2)
+    out = {}
+    for key, keep in (("trained on", lambda f: f != held_out_fold), ("held out", lambda f: f == held_out_fold)):
+        index = [i for i, f in enumerate(folds) if keep(f)][:limit]
+        subset = torch.utils.data.Subset(train, index)
+        subset.scale = 8
+        res = evaluate_model(teacher, subset, metrics=["psnr"], batch_size=4, desc=f"fold gap ({key})")
+        out[key] = res["means"]["psnr"]
+        out[f"{key} faces"] = len(index)
+    return out
 
 
 def _costs(source: str, model: torch.nn.Module) -> dict:
@@ -247,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N val faces only")
     parser.add_argument("--metrics", nargs="+", default=list(METRICS))
     parser.add_argument("--no-costs", action="store_true", help="skip latency / peak memory")
+    parser.add_argument("--fold-gap-faces", type=int, default=48,
+                        help="training faces per side for the cross-fit teachers' seen/unseen table")
     parser.add_argument("--no-carry", action="store_true",
                         help="drop the earlier report's rows whose weights are not here (default: keep them, marked)")
     args = parser.parse_args(argv)
@@ -305,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, (_, model) in rows.items():
         if hasattr(model, "detect_landmarks"):
             results["rows"][label]["landmark_gap"] = landmark_gap(model, val_sets["clean"])
+    for k, label in enumerate(CROSS_FIT_TEACHERS):
+        if label in rows:   # teacher k was trained without fold k
+            results["rows"][label]["fold_gap"] = fold_gap(rows[label][1], args.faces, held_out_fold=k,
+                                                          limit=args.fold_gap_faces)
     sheet = out / "mskd_sheet.png"
     _sheet(rows, val, sheet)
     json_path.write_text(json.dumps(results, indent=1) + "\n")
@@ -335,7 +374,8 @@ def carry_over(results: dict, earlier: dict) -> None:
 
 def in_table_order(rows: dict) -> dict:
     """Rows as the tables list them: baselines, teachers, then STUDENT_RUNS' order (carried or not)."""
-    order = ["bicubic", "PISR x8 student", "teacher (DFDNet-style)", *EARLIER_TEACHERS, *STUDENT_RUNS]
+    order = ["bicubic", "PISR x8 student", "teacher (DFDNet-style)", *EARLIER_TEACHERS, *CROSS_FIT_TEACHERS,
+             *STUDENT_RUNS]
     rank = {label: i for i, label in enumerate(order)}
     return dict(sorted(rows.items(), key=lambda item: rank.get(item[0], len(order))))
 
@@ -433,6 +473,15 @@ def _markdown(results: dict, metrics) -> str:
                   "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
         lines += [f"| {_label(label, results['rows'][label])} | " + " | ".join(f"{g[k]:.2f}" for k in keys) + " |"
                   for label, g in gaps.items()]
+    folds = {label: e["fold_gap"] for label, e in results["rows"].items() if "fold_gap" in e}
+    if folds:
+        lines += ["", "## Cross-fit teachers on training faces (clean LR, PSNR dB)", "",
+                  "Each cross-fitted teacher on training faces of the fold it trained on and of the fold it was "
+                  "trained without (the faces whose features it gives the held-out students).", "",
+                  "| model | trained on | held out | gap |", "|---|---|---|---|"]
+        lines += [f"| {_label(label, results['rows'][label])} | {g['trained on']:.2f} ({g['trained on faces']} faces) | "
+                  f"{g['held out']:.2f} ({g['held out faces']} faces) | {g['trained on'] - g['held out']:+.2f} |"
+                  for label, g in folds.items()]
     dic = results.get("dictionary", {})
     lines += ["", "## Dictionary", ""]
     if "training_fp32" in dic:

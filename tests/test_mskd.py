@@ -385,3 +385,87 @@ def test_report_carry_over_keeps_earlier_rows_this_run_could_not_evaluate():
     other = {"settings": dict(settings), "rows": {}, "dictionary": {}}
     carry_over(other, {**earlier, "settings": {"limit": 4, "metrics": ["psnr"]}})
     assert other["rows"] == {}
+
+
+def test_identity_folds_keep_each_identity_in_one_fold(faces_dir):
+    import csv
+    from pathlib import Path
+
+    from fsr_edge.data import find_faces, identity_folds
+    from fsr_edge.errors import ConfigError
+
+    records = find_faces(faces_dir, split="train")
+    folds = identity_folds(faces_dir, split="train", n_folds=2)
+    with open(faces_dir / "manifest.csv", newline="") as f:
+        identity = {Path(r["file"]).stem: r["identity"] for r in csv.DictReader(f)}
+    fold_of: dict[str, set[int]] = {}
+    for record, fold in zip(records, folds):
+        fold_of.setdefault(identity[record.name], set()).add(fold)
+    assert all(len(f) == 1 for f in fold_of.values())            # no identity on both sides
+    per_fold = [sum(f == {k} for f in fold_of.values()) for k in (0, 1)]
+    assert abs(per_fold[0] - per_fold[1]) <= 1                    # balanced in identities
+    assert len(fold_of) < len(records)                           # some identity has several images
+    assert identity_folds(faces_dir, split="train", n_folds=2) == folds   # deterministic
+    with pytest.raises(ConfigError, match="at least 2 folds"):
+        identity_folds(faces_dir, split="train", n_folds=1)
+
+
+def test_feature_cache_cross_fit_takes_each_folds_features_from_its_teacher(faces_dir, tmp_path):
+    """teacher=[t_0, t_1]: fold k's faces get t_k's features (every view of them); exclude_fold=k keeps only
+    the other folds' items (a teacher trained without fold k)."""
+    from fsr_edge.data import identity_folds
+    from fsr_edge.models.mskd import FeatureCache
+
+    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    kwargs = {"dictionary": str(dic), "detect_landmarks": False, "decoder_channels": [16, 16, 8]}
+    teachers, paths = [], []
+    for k in range(2):
+        torch.manual_seed(k)
+        teacher = create_model("dfdnet_teacher_x8", **kwargs)
+        torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.01)
+        teachers.append(teacher.eval())
+        paths.append(str(save_model(teacher, tmp_path / f"t{k}.safetensors", arch="dfdnet_teacher_x8",
+                                    kwargs=kwargs)))
+    folds = identity_folds(faces_dir, split="val")[:4]
+    assert set(folds) == {0, 1}                                   # the test needs both folds among 4 faces
+    opts = dict(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["mix"],
+                jitter_views=2, limit=4, batch_size=3)
+    cache = FeatureCache(**opts, teacher=paths)
+    assert len(cache) == 8                                        # 2 views of 4 faces, view-major
+    for j in range(8):
+        item = cache[j]
+        with torch.no_grad():
+            _, live = teachers[folds[j % 4]].forward_features(item["lr_face"][None], item["landmarks68"][None])
+            _, other = teachers[1 - folds[j % 4]].forward_features(item["lr_face"][None], item["landmarks68"][None])
+        torch.testing.assert_close(item["teacher_feats"][2], live[2][0], atol=2e-2 * live[2].abs().max().item(),
+                                   rtol=1e-2)
+        assert not torch.allclose(item["teacher_feats"][2], other[2][0], atol=1e-3)   # not the other teacher's
+    # the same teachers in the other order rebuild the teacher part: the in-sample control
+    swapped = FeatureCache(**opts, teacher=paths[::-1])
+    assert not torch.allclose(swapped[0]["teacher_feats"][2], cache[0]["teacher_feats"][2], atol=1e-3)
+    held_out = FeatureCache(**opts, exclude_fold=0)
+    assert len(held_out) == 2 * folds.count(1)
+    torch.testing.assert_close(held_out[0]["lr_face"], cache[folds.index(1)]["lr_face"])
+    with pytest.raises(ValueError, match="one teacher per fold"):
+        FeatureCache(**opts, teacher=paths[:1])
+    with pytest.raises(ValueError, match="exclude_fold=2"):
+        FeatureCache(**opts, exclude_fold=2)
+
+
+def test_report_fold_gap_scores_the_faces_of_each_side_of_the_split(faces_dir):
+    from fsr_edge.data import FaceDataset, identity_folds
+    from fsr_edge.metrics import psnr, quantize_8bit
+    from fsr_edge.recipes.report_mskd import fold_gap
+
+    model = load_model("bicubic-x8")
+    gap = fold_gap(model, str(faces_dir), held_out_fold=1, limit=2)
+    assert gap["trained on faces"] == gap["held out faces"] == 2
+    train = FaceDataset(faces_dir, split="train", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
+                        progress=False)
+    folds = identity_folds(faces_dir, split="train")
+    for key, fold in (("trained on", 0), ("held out", 1)):
+        items = [train[i] for i, f in enumerate(folds) if f == fold][:2]
+        with torch.no_grad():
+            want = sum(float(psnr(quantize_8bit(model(it["lr_face"][None])), quantize_8bit(it["hr_face"][None])))
+                       for it in items) / 2
+        assert gap[key] == pytest.approx(want, abs=1e-3)

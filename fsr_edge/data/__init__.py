@@ -3,7 +3,7 @@
 Tensor contract: RGB float32 in [0, 1]; ``hr_face`` (3, H, W), ``lr_face`` (3, H/scale, W/scale).
 """
 
-from .dataset import FLIP_68, FaceDataset, FacePairs, FaceRecord, find_faces
+from .dataset import FLIP_68, FaceDataset, FacePairs, FaceRecord, find_faces, identity_folds
 from .degradations import (BlindDegradation, DegradationMode, DegradationParams, apply_degradation,
                            bicubic_downsample, blur_kernel, degrade, resize_bicubic,
                            sample_degradation)
@@ -21,6 +21,7 @@ __all__ = [
     "blur_kernel",
     "degrade",
     "find_faces",
+    "identity_folds",
     "resize_bicubic",
     "sample_degradation",
 ]

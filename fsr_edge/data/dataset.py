@@ -94,6 +94,31 @@ def find_faces(root: str | os.PathLike, *, split: str | None = None) -> list[Fac
     return records
 
 
+def identity_folds(root: str | os.PathLike, *, split: str | None = None, n_folds: int = 2) -> list[int]:
+    """The fold (0..n_folds-1) of each face of ``find_faces(root, split=split)``, in that order, such that all
+    images of one identity share a fold: for cross-fitting (a teacher trained without fold k gives the features
+    of fold k's faces only, so it never distils a face it has memorised).
+
+    Identities come from the manifest's ``identity`` column (a face is its own identity without one), sorted
+    and dealt round-robin: deterministic, and balanced in identities to within one.
+    """
+    if n_folds < 2:
+        raise ConfigError(f"n_folds={n_folds}: cross-fitting needs at least 2 folds")
+    records = find_faces(root, split=split)
+    root = Path(root)
+    manifest = root if root.suffix.lower() == ".csv" else root / "manifest.csv"
+    identity = {}
+    if manifest.is_file():
+        with open(manifest, newline="") as f:
+            identity = {Path(r["file"]).stem: r["identity"].strip() for r in csv.DictReader(f)
+                        if r.get("identity")}
+    ids = [identity.get(r.name, r.name) for r in records]
+    fold_of = {ident: i % n_folds for i, ident in enumerate(sorted(set(ids)))}
+    if len(fold_of) < n_folds:
+        raise ConfigError(f"{root}: {len(fold_of)} identities cannot fill {n_folds} folds")
+    return [fold_of[ident] for ident in ids]
+
+
 def _load_landmarks(path: Path | None) -> np.ndarray:
     if path is None:
         return np.full((68, 2), np.nan, dtype=np.float32)
