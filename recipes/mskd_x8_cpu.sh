@@ -7,7 +7,9 @@
 # (distilling stage 2; same cached data and steps) on 2 seeds -> the session-7 runs on one view per face -> paper
 # student (its decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here)
 # -> session 9: MSKD with a cosine-decayed KD weight -> sessions 10-11: the edge student distilling the shipped
-# teacher (stage 4) through a 1x1 adapter at every scale (method.adapter=auto), 1000 steps on 2 seeds and 3000.
+# teacher (stage 4) through a 1x1 adapter at every scale (method.adapter=auto), 1000 steps on 2 seeds and 3000
+# -> session 12: two cross-fitted teachers (each without one half of the training identities) and MSKD
+# lambda_adv 0.1 students on their features, held out (no face distilled by a teacher that saw it) and in sample.
 # Each step is skipped when its output exists; training runs resume from their checkpoints.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}

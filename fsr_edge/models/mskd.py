@@ -497,8 +497,6 @@ class FeatureCache(Dataset):
 
     @torch.no_grad()
     def _build_teacher(self, teacher, dictionary, batch_size) -> None:
-        from pathlib import Path
-
         from tqdm import tqdm
 
         n = len(self.arrays["lr_face"])
@@ -509,7 +507,7 @@ class FeatureCache(Dataset):
         for t, items_of_t in jobs:
             t_model = _load_teacher(t, dictionary)
             t_model.detect_landmarks = False
-            for lo in tqdm(range(0, len(items_of_t), batch_size), desc=f"teacher feature cache ({Path(t).stem})",
+            for lo in tqdm(range(0, len(items_of_t), batch_size), desc=f"teacher feature cache ({t})",
                            unit="batch"):
                 idx = items_of_t[lo:lo + batch_size]
                 items = [self._item(int(i)) for i in idx]
