@@ -362,8 +362,10 @@ class FeatureCache(Dataset):
     ``teacher=[t_0, t_1, ...]`` (one per fold) takes fold k's teacher features from ``t_k``: pass the teacher
     trained without fold k, and no face is distilled by a teacher that has seen it (held out); pass them in
     another order and every face is distilled by a teacher that trained on it (in sample), the same teachers'
-    control. Why: a teacher fits its training faces much better than new ones (+4.3 vs +3.0 dB over bicubic
-    measured for ``mskd-teacher-x8``), so on those faces its features add little beyond the ground truth.
+    control. Why: a teacher fits its training faces better than new ones (+0.7 / +1.1 dB on the same faces for
+    the two cross-fit teachers of recipes/mskd_teacher_x8_xfit.yaml), so on those faces its features may add
+    little beyond the ground truth. Measured for the edge student (docs/results/mskd.md): held out and in
+    sample tie, so that was not what kept MSKD from helping there.
     """
 
     def __init__(self, *, root: str, split: str = "train", cache_dir: str, variants: Sequence[str] = ("mix",),
