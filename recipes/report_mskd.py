@@ -207,8 +207,8 @@ def fold_gap(teacher: torch.nn.Module, faces: str, *, held_out_fold: int, limit:
                         progress=False)
     folds = identity_folds(faces, split="train", n_folds=2)
     out = {}
-    for key, keep in (("trained on", lambda f: f != held_out_fold), ("held out", lambda f: f == held_out_fold)):
-        index = [i for i, f in enumerate(folds) if keep(f)][:limit]
+    for key, held_out in (("trained on", False), ("held out", True)):
+        index = [i for i, f in enumerate(folds) if (f == held_out_fold) == held_out][:limit]
         subset = torch.utils.data.Subset(train, index)
         subset.scale = 8
         res = evaluate_model(teacher, subset, metrics=["psnr"], batch_size=4, desc=f"fold gap ({key})")

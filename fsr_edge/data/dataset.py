@@ -52,6 +52,7 @@ class FaceRecord:
     path: Path
     name: str
     landmarks_path: Path | None    # NAME.json beside the image, when present
+    identity: str | None = None    # the manifest's ``identity`` column, when it has one
 
 
 def find_faces(root: str | os.PathLike, *, split: str | None = None) -> list[FaceRecord]:
@@ -74,19 +75,21 @@ def find_faces(root: str | os.PathLike, *, split: str | None = None) -> list[Fac
             if not rows:
                 raise ConfigError(f"{manifest}: no rows in split {split!r} (splits there: {', '.join(splits)})")
         paths = [manifest.parent / r["file"] for r in rows]
+        identities = [(r.get("identity") or "").strip() or None for r in rows]
     elif root.is_dir():
         if split is not None:
             raise ConfigError(f"{root}: a plain image folder has no splits; use a manifest.csv with a 'split' "
                               f"column or drop split={split!r}")
         paths = list_images([root])
+        identities = [None] * len(paths)
     else:
         raise ConfigError(f"{root}: not a folder of faces nor a manifest.csv")
     if not paths:
         raise ConfigError(f"{root}: no face images found")
     records = []
-    for p in paths:
+    for p, identity in zip(paths, identities):
         lm = p.with_suffix(".json")
-        records.append(FaceRecord(p, p.stem, lm if lm.is_file() else None))
+        records.append(FaceRecord(p, p.stem, lm if lm.is_file() else None, identity))
     names = [r.name for r in records]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -104,15 +107,7 @@ def identity_folds(root: str | os.PathLike, *, split: str | None = None, n_folds
     """
     if n_folds < 2:
         raise ConfigError(f"n_folds={n_folds}: cross-fitting needs at least 2 folds")
-    records = find_faces(root, split=split)
-    root = Path(root)
-    manifest = root if root.suffix.lower() == ".csv" else root / "manifest.csv"
-    identity = {}
-    if manifest.is_file():
-        with open(manifest, newline="") as f:
-            identity = {Path(r["file"]).stem: r["identity"].strip() for r in csv.DictReader(f)
-                        if r.get("identity")}
-    ids = [identity.get(r.name, r.name) for r in records]
+    ids = [r.identity or r.name for r in find_faces(root, split=split)]
     fold_of = {ident: i % n_folds for i, ident in enumerate(sorted(set(ids)))}
     if len(fold_of) < n_folds:
         raise ConfigError(f"{root}: {len(fold_of)} identities cannot fill {n_folds} folds")
