@@ -21,24 +21,25 @@ PY="${PYTHON:-python}"
 timeout $(( ${SECONDS_BUDGET%.*} + 600 )) nice -n 5 "$PY" - "$SECONDS_BUDGET" "$SEED" "$OUT" "$WORKDIR" <<'PY'
 import datetime, json, platform, sys
 from pathlib import Path
-from fsr_edge.cli.selfcheck import _write_json, fuzz_pipeline
+from fsr_edge.cli.selfcheck import fuzz_pipeline
+from fsr_edge.io import atomic_write_json
 
 seconds, seed, out, workdir = float(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 result = fuzz_pipeline(seconds=seconds, seed=seed, per_input_timeout=20.0, workdir=workdir, progress=True)
 result.update(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               command=f"tools/fuzz_long.sh {seconds:g} {seed}", machine=platform.platform())
-_write_json(out, result)
+atomic_write_json(out, result, indent=1)
 print(json.dumps({k: v for k, v in result.items() if k != "problems"}, indent=1))
 sys.exit(0 if result["ok"] else 1)
 PY
 rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then   # killed by timeout (124) or faulthandler: a hang
   "$PY" - "$OUT" "$rc" "$SEED" <<'PY'
-import json, sys
-from fsr_edge.cli.selfcheck import _write_json
+import sys
+from fsr_edge.io import atomic_write_json
 out, rc, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-_write_json(__import__("pathlib").Path(out), {"tried": None, "refused": None, "crashes": None, "hangs": 1, "ok": False,
-            "seed": seed, "problems": [f"the fuzz process did not finish (exit {rc}): a hang in native code"]})
+atomic_write_json(out, {"tried": None, "refused": None, "crashes": None, "hangs": 1, "ok": False, "seed": seed,
+                        "problems": [f"the fuzz process did not finish (exit {rc}): a hang in native code"]}, indent=1)
 PY
 fi
 exit "$rc"
