@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # MSKD x8 on this 2-core CPU, end to end (what produced the bundled mskd-x8 / mskd-teacher-x8):
 #   bash recipes/mskd_x8_cpu.sh [FACES_DIR]
-# dictionary -> teacher (stage 1: 64 px windows, 50 % blind, one fixed view per face; stage 2: from stage 1, 128 px
-# windows, 25 % blind, 4 cached jittered views per face; stage 3: stage 2 continued; stage 4: stage 3 on the
-# landmarks detected on its LR inputs, what ships) -> edge student w/o KD, MSKD, SSKD, MSKD with lambda_adv 0.1
-# (distilling stage 2; same cached data and steps) on 2 seeds -> the session-7 runs on one view per face -> paper
-# student (its decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here)
-# -> session 9: MSKD with a cosine-decayed KD weight -> sessions 10-11: the edge student distilling the shipped
-# teacher (stage 4) through a 1x1 adapter at every scale (method.adapter=auto), 1000 steps on 2 seeds and 3000
-# -> session 12: two cross-fitted teachers (each without one half of the training identities) and MSKD
-# lambda_adv 0.1 students on their features, held out (no face distilled by a teacher that saw it) and in sample.
+# Steps, in order:
+#   1. dictionary (K-means atoms of VGG19 features of 96 training faces);
+#   2. teacher stage 1 (64 px windows, 50 % blind, one fixed view per face); stage 2 (from stage 1, 128 px windows,
+#      25 % blind, 4 cached jittered views per face); stage 3 (stage 2 continued); stage 4 (stage 3 on the
+#      landmarks detected on its LR inputs: what ships as mskd-teacher-x8);
+#   3. cross-fit teachers: one per half of the training identities, each trained without its half;
+#   4. students (the job list below): the 4-view ablation of the edge student (w/o KD, MSKD, SSKD, MSKD with
+#      lambda_adv 0.1, MSKD with a cosine-decayed KD weight; distilling stage 2, same cached data and steps, 2
+#      seeds); the 1-view ablation (one fixed view per face) of the edge and paper students (the paper student's
+#      decoder on 128 px output windows, like the teacher's stage 2: a whole-face step costs ~3 s here); the
+#      1x1-adapter runs (the edge student distilling the shipped stage-4 teacher through a 1x1 adapter at every
+#      scale, method.adapter=auto, 1000 steps on 2 seeds and 3000 on one); the cross-fit students (MSKD
+#      lambda_adv 0.1 on the cross-fit teachers' features, held out: no face distilled by a teacher that saw it,
+#      and in sample: the control).
 # Each step is skipped when its output exists; training runs resume from their checkpoints.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}
@@ -20,15 +25,15 @@ train() { fsr-edge train "$@" data.train.root="$FACES" data.val.root="$FACES"; }
 [ -f runs/mskd_teacher_x8_stage2/final.safetensors ] || train recipes/mskd_teacher_x8_stage2.yaml
 [ -f runs/mskd_teacher_x8_stage3/final.safetensors ] || train recipes/mskd_teacher_x8_stage3.yaml
 [ -f runs/mskd_teacher_x8_stage4/final.safetensors ] || train recipes/mskd_teacher_x8_stage4.yaml
-# session 12: cross-fitted teachers, each trained without one half of the training identities
+# cross-fit teachers, each trained without one half of the training identities
 for k in 0 1; do
   [ -f runs/mskd_teacher_x8_xfit$k/final.safetensors ] || train recipes/mskd_teacher_x8_xfit.yaml \
       data.train.exclude_fold=$k output_dir=runs/mskd_teacher_x8_xfit$k
 done
 # student:run:seed:kd_scales:lambda_adv:views[:kd_schedule]. 4 views: the teacher's stage-2 cache (the main
-# ablation and what ships: sskd_j4, seed 0); 1 view: one fixed draw per face (session 7; the paper student was run
-# only this way). Seed 1 again where the margin is small (same cached data). kd_schedule (default constant):
-# session 9's MSKD with its KD weight falling to 0 over the run. teacher (default stage2): t4 = the shipped teacher
+# ablation and what ships: sskd_j4, seed 0); 1 view: one fixed draw per face (the 1-view ablation; the paper
+# student was run only this way). Seed 1 again where the margin is small (same cached data). kd_schedule (default
+# constant): cosine = MSKD with its KD weight falling to 0 over the run. teacher (default stage2): t4 = the shipped teacher
 # (stage 4) through 1x1 adapters at every scale, its own feature cache; steps default 1000.
 paper="model._component_=fsr_edge.models.mskd.mskd_paper_student_x8 model.decoder_channels=[64,32,16] method.hr_crop=128"
 one_view="data.train.cache_dir=runs/mskd_cache/train_mix_pb25 data.train.jitter_views=0"

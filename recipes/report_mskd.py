@@ -26,7 +26,7 @@ METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19", "vgg_perceptual", "identity_co
 LOWER_IS_BETTER = {"fd_vgg19", "vgg_perceptual"}
 # row label -> run folder (its best.safetensors, else final.safetensors) or bundled name
 STUDENT_RUNS = {
-    # the paper student: one fixed view per face (runs/mskd_cache/train_mix_pb25), session 7
+    # the paper student: one fixed view per face (runs/mskd_cache/train_mix_pb25)
     "paper student w/o KD": "mskd_paper_student_x8_wokd",
     "paper student SSKD": "mskd_paper_student_x8_sskd",
     "paper student MSKD": "mskd_paper_student_x8_mskd",
@@ -46,7 +46,7 @@ STUDENT_RUNS = {
     "edge student MSKD (seed 1)": "mskd_edge_x8_mskd_j4_seed1",
     "edge student MSKD, lambda_adv 0.1 (seed 1)": "mskd_edge_x8_mskd_j4_adv01_seed1",
     "edge student MSKD, KD weight cosine to 0 (seed 1)": "mskd_edge_x8_mskd_j4_cos_seed1",
-    # session 7: the same ablation on ONE fixed view per face (runs/mskd_cache/train_mix_pb25)
+    # 1-view ablation: the same students on ONE fixed view per face (runs/mskd_cache/train_mix_pb25)
     "edge student w/o KD, 1 view": "mskd_edge_x8_wokd",
     "edge student SSKD, 1 view": "mskd_edge_x8_sskd",
     "edge student MSKD, 1 view": "mskd_edge_x8_mskd",
@@ -57,7 +57,7 @@ STUDENT_RUNS = {
     "paper student w/o KD (seed 1)": "mskd_paper_student_x8_wokd_seed1",
     "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
     "paper student SSKD (seed 1)": "mskd_paper_student_x8_sskd_seed1",
-    # sessions 10-11: the shipped teacher (stage 4) distilled through a 1x1 adapter at EVERY scale
+    # 1x1-adapter runs: the shipped teacher (stage 4) distilled through a 1x1 adapter at EVERY scale
     # (method.adapter=auto; the rows above ran "match": identity at 1/4 and 1/2, which compared EdgeSR's
     # post-ReLU maps directly with the teacher's signed SFT maps), its own cache of the same 4-view inputs
     "edge student MSKD, 1x1 adapters, teacher stage 4": "mskd_edge_x8_mskd_t4",
@@ -69,9 +69,9 @@ STUDENT_RUNS = {
     # 3000 steps instead of 1000 (the w/o-KD baseline was still improving at 1000)
     "edge student w/o KD, 3000 steps": "mskd_edge_x8_wokd_j4_3k",
     "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4, 3000 steps": "mskd_edge_x8_mskd_adv01_t4_3k",
-    # session 12: the two cross-fitted teachers (CROSS_FIT_TEACHERS). "held out": every face's features come from
-    # the teacher that never saw its identity; "in sample": the same teachers swapped, each distilling the faces
-    # it trained on (the control: same teachers, same student, only memorisation differs)
+    # cross-fit students: the two cross-fitted teachers (CROSS_FIT_TEACHERS). "held out": every face's features
+    # come from the teacher that never saw its identity; "in sample": the same teachers swapped, each distilling
+    # the faces it trained on (the control: same teachers, same student, only memorisation differs)
     "edge student MSKD, lambda_adv 0.1, cross-fit teachers, held out": "mskd_edge_x8_mskd_adv01_xfit",
     "edge student MSKD, lambda_adv 0.1, cross-fit teachers, in sample": "mskd_edge_x8_mskd_adv01_xins",
     "edge student MSKD, lambda_adv 0.1, cross-fit teachers, held out (seed 1)": "mskd_edge_x8_mskd_adv01_xfit_seed1",
@@ -83,7 +83,7 @@ TEACHER_RUN = "mskd_teacher_x8_stage4"   # what ships as mskd-teacher-x8 (fine-t
 EARLIER_TEACHERS = {"teacher, stage 3 (trained on HR landmarks only)": "mskd_teacher_x8_stage3",
                     "teacher, stage 2 (the students' teacher)": "mskd_teacher_x8_stage2",
                     "teacher, stage 1 only": "mskd_teacher_x8"}
-# session 12 (recipes/mskd_teacher_x8_xfit.yaml): one teacher per half of the training identities, trained
+# cross-fit teachers (recipes/mskd_teacher_x8_xfit.yaml): one teacher per half of the training identities, trained
 # without fold k (fsr_edge.data.identity_folds), so fold k's faces are new to it
 CROSS_FIT_TEACHERS = {"teacher, cross-fit, without fold 0": "mskd_teacher_x8_xfit0",
                       "teacher, cross-fit, without fold 1": "mskd_teacher_x8_xfit1"}
@@ -439,7 +439,7 @@ def _markdown(results: dict, metrics) -> str:
              "on VGG19 features: NOT FID) and VGG perceptual distance (LPIPS recipe without learned weights: NOT "
              "LPIPS), lower is better; identity = cosine of dlib face embeddings.", ""]
     if any(e.get(CARRIED) for e in results["rows"].values()):
-        lines += ["Rows marked * were evaluated in an earlier session with the same settings and carried over from "
+        lines += ["Rows marked * were evaluated in an earlier run with the same settings and carried over from "
                   "the earlier mskd.json: their runs are not on the machine that regenerated this report (their "
                   "`source` in mskd.json says which run each was).", ""]
     for degradation in ("clean", "blind"):

@@ -25,8 +25,8 @@ from torch import nn
 # Relative to the working directory (the repository root): the face set sits beside the checkout.
 DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
 # Where the bundled runs of each scale were trained; say so again when you retrain.
-HARDWARE = {8: "the 2-core CPU of the dev machine, two or three trainings sharing it, no GPU (students 2026-11-22, session 6; teacher session 3)",
-            4: "the 2-core CPU of the dev machine, three or four jobs sharing it, no GPU (2026-11-21, session 4)"}
+HARDWARE = {8: "the 2-core CPU of the dev machine, two or three trainings sharing it, no GPU",
+            4: "the 2-core CPU of the dev machine, three or four jobs sharing it, no GPU"}
 # report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
 ROWS = {
     "w/o KD (random init)": ("fsrcnn-nokd-x{s}", "pisr_nokd_x{s}", "pisr_x{s}_nokd"),
@@ -230,9 +230,9 @@ def shape_table(runs: Path) -> list[dict]:
 
 def distill_weight_table(runs: Path) -> list[dict]:
     """x8 runs of the PISR student's method (decoder init + VID) that differ only in lambda_S, seed 0, in the two
-    training-data settings where it was probed: p_blind 0.5 without crop jitter (sessions 3-4, where 0.01 was
+    training-data settings where it was probed: p_blind 0.5 without crop jitter (where 0.01 was first
     chosen: ``pisr_x8_nokd_decinit_pb50`` = lambda_S 0, ``pisr_x8_student_pb50``, ``pisr_x8_student_ls*``) and
-    the shipped recipes' p_blind 0.25 with crop jitter (session 6: ``pisr_x8_nokd_decinit``, ``pisr_x8_student``,
+    the shipped recipes' p_blind 0.25 with crop jitter (``pisr_x8_nokd_decinit``, ``pisr_x8_student``,
     ``pisr_x8_student_crop_ls*``)."""
     rows = []
     for run in ["pisr_x8_nokd_decinit_pb50", "pisr_x8_student_pb50",
@@ -386,8 +386,8 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
             "x8: training data: share of blind-degraded faces (p_blind) and crop jitter",
             "The three comparison recipes (`recipes/pisr_x8_student.yaml`, `..._nokd.yaml`, `..._nokd_decinit.yaml`) "
             "with only `data.train.p_blind` or `data.train.crop` (and, for seed 1, `seed=1 data.train.seed=1`) "
-            "changed, except that the PISR student rows without crop jitter used lambda_S 0.01, the value shipped "
-            "until session 5 (`method.lambda_distill=0.01`); runs `runs/pisr_x8_<kind>[_pbNN][_nocrop][_seed1]`; p_blind 0 is "
+            "changed, except that the PISR student rows without crop jitter used lambda_S 0.01 "
+            "(`method.lambda_distill=0.01`); runs `runs/pisr_x8_<kind>[_pbNN][_nocrop][_seed1]`; p_blind 0 is "
             "`data.train.degradation=clean` (`runs/pisr_x8_nokd_cleanonly`: what the w/o-KD network reaches on clean "
             "faces when it never sees camera-like ones). Crop jitter (a, b): each training face is a random square "
             "window of a to b of the face side, resized to 256 (`crop: null`: whole faces, flips only). Each run's "
@@ -430,7 +430,7 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
             "w/o-KD runs of `recipes/pisr_x8_nokd.yaml` with another mapping shape, clean LR only, 1000 steps: "
             "`fsr-edge train recipes/pisr_x8_nokd.yaml max_steps=1000 data.train.degradation=clean model.m=M "
             "model.s=S output_dir=runs/pisr_x8_shape_mM_sS`. Best loop-validation PSNR (clean val, float RGB). "
-            "The session-2 shape (s=24, m=4, 15 LR px receptive field) reached 27.67 dB in the same setting; "
+            "The FSRCNN-sized shape (s=24, m=4, 15 LR px receptive field) reached 27.67 dB in the same setting; "
             "runs with PyTorch's default conv init (before the He init in `fsr_edge.models.fsrcnn`) gave "
             "s=32/m=8 28.14, s=48/m=8 28.45, and s=48/m=12 never left the bilinear output (25.01).",
             "| run | mapping (m x s) | d | params | train LR | steps | best val PSNR (dB) |", "|---|---|---:|---:|---|---:|---:|",

@@ -285,7 +285,7 @@ def _edge_method(tmp_path, **opts):
 
 def test_adapters_map_every_edge_student_scale_but_keep_the_paper_students_own_maps(tmp_path):
     # the teacher's SFT maps are signed; EdgeSR's 1/4 and 1/2 maps with matching channel counts are a different
-    # basis (post-ReLU by default): "auto" learns a 1x1 map there, "match" (sessions 1-9) compared them directly
+    # basis (post-ReLU by default): "auto" learns a 1x1 map there, "match" (what mskd-x8 used) compares them directly
     for adapter, student, want in (("auto", "edge_sr_x8", ["Conv2d", "Conv2d", "Conv2d"]),
                                    ("match", "edge_sr_x8", ["Conv2d", "Identity", "Identity"]),
                                    ("conv1x1", "mskd_paper_student_x8", ["Conv2d", "Conv2d", "Conv2d"])):

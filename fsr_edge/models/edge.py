@@ -4,7 +4,7 @@ LR body at the input size, then progressive x2 stages (conv -> depth-to-space), 
 and 1/2 of the output size are real tensors the MSKD recipe can match to the teacher's scales through 1x1
 adapters (training only). Plain ReLU (quantizes and fuses well everywhere), channel counts in multiples of 16.
 
-Deployment shape (fixed 2026-11-21 after measuring, docs/results/export_int8.md): the defaults below stay.
+Deployment shape (measured in docs/results/export_int8.md): the defaults below are the shipped shape.
 INT8 beats fp32 on OpenVINO (VNNI) and ExecuTorch/XNNPACK delegates the whole graph (pixel shuffle and the
 bilinear skip included). What costs time on CPU runtimes is not the shape but how pixel shuffle is lowered
 (DepthToSpace, not 6-D transposes: the exporters go through ONNX for OpenVINO) and quantizing the

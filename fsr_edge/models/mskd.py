@@ -183,8 +183,8 @@ def _landmarks(batch: dict[str, Any]) -> Tensor | None:
 
 # A_i, from the student's features to the teacher's: "auto" = identity for the paper student (the teacher's own
 # SFT decoder: same tensors), a 1x1 conv for any other student; "conv1x1" = always the conv; "match" = identity
-# wherever the channel counts agree (what sessions 1-9 ran: it compared EdgeSR's non-negative post-ReLU maps at
-# 1/4 and 1/2 directly with the teacher's signed SFT outputs)
+# wherever the channel counts agree (what mskd-x8 was trained with: it compares EdgeSR's non-negative post-ReLU
+# maps at 1/4 and 1/2 directly with the teacher's signed SFT outputs)
 ADAPTERS = ("auto", "conv1x1", "match")
 
 
