@@ -1,8 +1,9 @@
 """Aligned face pairs for training and evaluation: HR face, its degraded LR face, its clean LR face, landmarks.
 
 Sources: a folder of aligned square faces, or a ``manifest.csv`` (columns ``file`` [relative to the csv's
-folder] and optionally ``split``), e.g. ``../shared/data/faces``. An image ``NAME.jpg`` may have ``NAME.json``
-beside it with ``landmarks68``: 68 (x, y) points in that image's pixel coordinates, iBUG 300-W order.
+folder], optionally ``split`` and ``identity``; others are ignored), e.g. ``../shared/data/faces``. An image
+``NAME.jpg`` may have ``NAME.json`` beside it with ``landmarks68``: 68 (x, y) points in that image's pixel
+coordinates, iBUG 300-W order.
 
 Coordinates: landmarks use pixel-index coordinates (dlib's: the centre of the top-left pixel is (0, 0)), so a
 resize by factor f maps x -> (x + 0.5) * f - 0.5 and a horizontal flip of a W-wide image maps x -> W - 1 - x.

@@ -7,7 +7,7 @@
         part + confidence * (atom - part) -> reverse RoIAlign back into the encoder feature
     decoder (coarse to fine): SFT at 1/8, x2 up, SFT at 1/4, x2 up, SFT at 1/2, x2 up, RGB residual on up_face
 
-SFT follows DFDNet's SFTLayer: ``F_dec * (1 + gamma(F_cond)) + beta(F_cond)``, i.e. the brief's eq. 2
+SFT follows DFDNet's SFTLayer: ``F_dec * (1 + gamma(F_cond)) + beta(F_cond)``, i.e. the MSKD paper's eq. 2
 ``F_hat * F_enc + F_hat`` with the condition branch producing the multiplicative and additive maps.
 ``forward_features`` returns ``(sr_face, [f@1/8, f@1/4, f@1/2])``: the decoder features right after each SFT,
 the maps the MSKD student is distilled on (same strides as EdgeSR's ``feature_strides`` (8, 4, 2)).

@@ -1,7 +1,7 @@
 """MSKD (adversarial multi-scale feature distillation from a dictionary teacher): the paper's student, the
 training methods for the teacher and the students, and the bundled MSKD models.
 
-Losses (brief section 1, eqs. 3-7), for a student S distilled from the frozen teacher T:
+Losses (the MSKD paper's eqs. 3-7), for a student S distilled from the frozen teacher T:
 
     L_S  = 100 * MSE(I_SR, I_GT) + 20 * L_vgg + L_kd
     L_kd = sum_i  E[(D_i(A_i(F_S_i)) - 1)^2] + E[(A_i(F_S_i) - F_T_i)^2]       (i over the distilled scales)
@@ -194,7 +194,7 @@ class MSKDStudent(_ReconstructionMixin, Method):
 
     ``teacher``: a bundled name or a ``.safetensors`` saved by the teacher's training; ``teacher_dictionary``
     the dictionary file(s) it was trained with (the weights file does not hold the atoms). The teacher gets the
-    HR landmarks in training (its best features: training-time privileged information, as the brief allows).
+    HR landmarks in training (its best features: training-time privileged information; at inference it detects its own).
     """
 
     frozen_modules = ("teacher", "vgg_loss")

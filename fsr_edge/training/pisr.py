@@ -1,4 +1,4 @@
-"""PISR's two training methods (brief section 2; seeds/002): the HR-seeing teacher, then the distilled student.
+"""PISR's two training methods (Lee et al., ECCV 2020): the HR-seeing teacher, then the distilled student.
 
 Batch entries, ``(B, 3, H, W)`` RGB float32 in [0, 1]: ``hr_face``, ``lr_face`` (real, degraded LR: the
 student's input), ``lr_clean`` (antialiased bicubic LR: the teacher's imitation target).
