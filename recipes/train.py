@@ -23,14 +23,55 @@ from torch.utils.data import DataLoader, DistributedSampler
 from fsr_edge.errors import ConfigError
 from fsr_edge.training.checkpoint import (CheckpointManager, check_output_dir, load_training_state,
                                           save_training_state)
-from fsr_edge.training.config import instantiate
+from fsr_edge.training.config import (COMPONENT, FLAG, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, POSITIVE_INT,
+                                      POSITIVE_NUMBER, SECTION, TEXT, Rule, check_component_names, check_keys,
+                                      check_node, check_value, instantiate)
 from fsr_edge.training.distributed import any_rank, assert_in_sync, barrier, init_distributed, shutdown
 from fsr_edge.training.logs import MetricsLog
 
-DEFAULTS: dict[str, Any] = {
-    "seed": 0, "max_minutes": None, "val_every": 500, "checkpoint_every": 250, "keep_checkpoints": 2,
-    "log_every": 10, "threads": None, "clip_grad_norm": None, "min_free_disk_mb": 200, "resume": True,
-    "device": "cpu", "stop_at_step": None, "scheduler": None, "aux_optimizer": None, "progress": True,
+REQUIRED = object()  # a key with no default
+
+# Every top-level key this loop reads: its default and what its value must be. A key not here is a typo.
+KEYS: dict[str, tuple[Any, Rule]] = {
+    "name": (None, TEXT.or_none()),                        # names the run in the weights' metadata
+    "output_dir": (REQUIRED, TEXT),
+    "max_steps": (REQUIRED, POSITIVE_INT),
+    "model": (REQUIRED, COMPONENT),
+    "method": (REQUIRED, COMPONENT),
+    "data": (REQUIRED, SECTION),
+    "optimizer": (REQUIRED, COMPONENT),
+    "scheduler": (None, COMPONENT.or_none()),
+    "aux_optimizer": (None, COMPONENT.or_none()),
+    "seed": (0, NON_NEGATIVE_INT),
+    "max_minutes": (None, NON_NEGATIVE_NUMBER.or_none()),  # 0: stop (and validate) after the first step
+    "stop_at_step": (None, POSITIVE_INT.or_none()),
+    "val_every": (500, POSITIVE_INT),
+    "checkpoint_every": (250, POSITIVE_INT),
+    "keep_checkpoints": (2, POSITIVE_INT),
+    "log_every": (10, POSITIVE_INT),
+    "threads": (None, POSITIVE_INT.or_none()),
+    "clip_grad_norm": (None, POSITIVE_NUMBER.or_none()),
+    "min_free_disk_mb": (200, NON_NEGATIVE_NUMBER),
+    "resume": (True, FLAG),
+    "device": ("cpu", TEXT),
+    "progress": (True, FLAG),
+}
+DATA_KEYS: dict[str, tuple[Any, Rule]] = {
+    "train": (REQUIRED, COMPONENT),
+    "val": (None, COMPONENT.or_none()),
+    "batch_size": (16, POSITIVE_INT),
+    "num_workers": (0, NON_NEGATIVE_INT),
+    "val_batch_size": (8, POSITIVE_INT),
+    "val_max_items": (None, POSITIVE_INT.or_none()),
+}
+DEFAULTS: dict[str, Any] = {key: default for key, (default, _) in KEYS.items() if default is not REQUIRED}
+DATA_DEFAULTS: dict[str, Any] = {key: default for key, (default, _) in DATA_KEYS.items() if default is not REQUIRED}
+
+# How step 1 and 2 of ``main`` call each component: how many positional arguments they pass (params, an
+# optimizer) and which keywords they fill in themselves, so a config key must not set them.
+CALLS: dict[str, tuple[int, tuple[str, ...]]] = {
+    "model": (0, ()), "method": (0, ()), "optimizer": (1, ()), "aux_optimizer": (1, ()),
+    "scheduler": (1, ("total_steps",)), "data.train": (0, ()), "data.val": (0, ()),
 }
 
 
@@ -46,12 +87,45 @@ class _Objective(nn.Module):
         return self.method(self.model, batch, aux)
 
 
-def main(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train as ``cfg`` says; returns a summary (steps, best val PSNR, paths). Resumes from the last checkpoint."""
+def check_config(cfg: dict[str, Any], *, trust: bool = False) -> None:
+    """Refuse, with one line, a config this loop would misread, before anything is imported or built.
+
+    First every ``_component_`` against the allowlist (``trust=True`` lifts it), then unknown keys (with the
+    closest known one), missing and impossible values (``KEYS``, ``DATA_KEYS``), then each component's keys
+    against its signature as ``CALLS`` says it is called.
+    """
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"a recipe config must be a mapping of keys, got {type(cfg).__name__}")
+    check_component_names(cfg, trust=trust)
+    check_keys(cfg, KEYS, where="", owner="recipes/train.py does not read it")
+    _check_section(cfg, KEYS, where="")
+    check_keys(cfg["data"], DATA_KEYS, where="data", owner="recipes/train.py does not read it")
+    _check_section(cfg["data"], DATA_KEYS, where="data.")
+    for where, (n_args, supplied) in CALLS.items():
+        parent, _, key = where.rpartition(".")
+        node = (cfg[parent] if parent else cfg).get(key)
+        if node is not None:
+            check_node(node, where=where, n_args=n_args, supplied=supplied, trust=trust)
+
+
+def _check_section(section: dict[str, Any], keys: dict[str, tuple[Any, Rule]], *, where: str) -> None:
+    for key, (default, rule) in keys.items():
+        if key not in section:
+            if default is REQUIRED:
+                raise ConfigError(f"config has no {where}{key!r}; add it (docs/configs.md lists the keys a "
+                                  "recipe needs)")
+            continue
+        check_value(section[key], rule, where=f"{where}{key}")
+
+
+def main(cfg: dict[str, Any], *, trust: bool = False) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns a summary (steps, best val PSNR, paths). Resumes from the last checkpoint.
+
+    The config is checked first (``check_config``); ``trust=True`` lets ``_component_`` name code outside
+    ``fsr_edge.training.config.ALLOWED_MODULES``.
+    """
+    check_config(cfg, trust=trust)
     cfg = {**DEFAULTS, **cfg}
-    for key in ("output_dir", "max_steps", "model", "method", "data", "optimizer"):
-        if key not in cfg:
-            raise ConfigError(f"config has no {key!r}; see fsr_edge.training for the keys a recipe needs")
     device = torch.device(cfg["device"])
     dist_info = init_distributed(device)
     if cfg["threads"]:
@@ -63,30 +137,32 @@ def main(cfg: dict[str, Any]) -> dict[str, Any]:
 
     # 1. build: model (what ships), method (losses; may hold a frozen teacher and trainable heads)
     torch.manual_seed(cfg["seed"])
-    model = instantiate(cfg["model"]).to(device)
-    method = instantiate(cfg["method"]).to(device)
+    model = instantiate(cfg["model"], trust=trust).to(device)
+    method = instantiate(cfg["method"], trust=trust).to(device)
     method.prepare(model)
-    optimizers = {"main": instantiate(cfg["optimizer"], list(model.parameters()) + method.main_parameters())}
+    optimizers = {"main": instantiate(cfg["optimizer"], list(model.parameters()) + method.main_parameters(),
+                                      trust=trust)}
     aux_params = [p for m in method.aux_modules().values() for p in m.parameters() if p.requires_grad]
     if aux_params:
         if cfg["aux_optimizer"] is None:
             raise ConfigError(f"{cfg['method']['_component_']} trains aux modules: the config needs aux_optimizer")
-        optimizers["aux"] = instantiate(cfg["aux_optimizer"], aux_params)
+        optimizers["aux"] = instantiate(cfg["aux_optimizer"], aux_params, trust=trust)
     schedulers = {}
     if cfg["scheduler"] is not None:
-        schedulers["main"] = instantiate(cfg["scheduler"], optimizers["main"], total_steps=cfg["max_steps"])
+        schedulers["main"] = instantiate(cfg["scheduler"], optimizers["main"], total_steps=cfg["max_steps"],
+                                         trust=trust)
 
     # 2. data: every rank sees its own shard of one seeded permutation per epoch
-    data_cfg = cfg["data"]
-    train_set = instantiate(data_cfg["train"])
+    data_cfg = {**DATA_DEFAULTS, **cfg["data"]}
+    train_set = instantiate(data_cfg["train"], trust=trust)
     sampler = DistributedSampler(train_set, num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True,
                                  seed=cfg["seed"], drop_last=True)
-    batch_size = int(data_cfg.get("batch_size", 16))
+    batch_size = data_cfg["batch_size"]
     steps_per_epoch = len(sampler) // batch_size
     if steps_per_epoch == 0:
         raise ConfigError(f"data.batch_size {batch_size} is larger than a rank's share of the train set "
                           f"({len(sampler)} items)")
-    val_set = instantiate(data_cfg.get("val")) if dist_info.is_main else None
+    val_set = instantiate(data_cfg["val"], trust=trust) if dist_info.is_main else None
 
     # 3. resume: weights, optimizers, schedule, RNG, and where in the data order we were
     ckpts = CheckpointManager(out / "checkpoints", keep=cfg["keep_checkpoints"])
@@ -124,7 +200,7 @@ def main(cfg: dict[str, Any]) -> dict[str, Any]:
             train_set.set_epoch(epoch)
         order = list(sampler)[skip * batch_size:]  # mid-epoch resume: skip the batches already seen
         loader = DataLoader(train_set, batch_size=batch_size, sampler=order, drop_last=True,
-                            num_workers=int(data_cfg.get("num_workers", 0)),
+                            num_workers=data_cfg["num_workers"],
                             generator=torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch))
         for batch in loader:
             batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -206,8 +282,9 @@ def validate(model: nn.Module, method: nn.Module, val_set, cfg: dict[str, Any], 
 
     model.eval()
     method.eval()
-    loader = DataLoader(val_set, batch_size=int(cfg["data"].get("val_batch_size", 8)), shuffle=False)
-    limit = cfg["data"].get("val_max_items")
+    data_cfg = {**DATA_DEFAULTS, **cfg["data"]}
+    loader = DataLoader(val_set, batch_size=data_cfg["val_batch_size"], shuffle=False)
+    limit = data_cfg["val_max_items"]
     scores: list[torch.Tensor] = []
     for batch in loader:
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -229,7 +306,7 @@ def _save_model(model: nn.Module, cfg: dict[str, Any], path: Path, *, step: int,
     if arch not in list_models():
         return  # not a registered builder: only the training checkpoint holds it
     kwargs = {k: v for k, v in node.items() if k != "_component_" and not isinstance(v, dict)}
-    meta = {"fsr_edge.step": str(step), "fsr_edge.recipe": cfg.get("name", Path(cfg["output_dir"]).name)}
+    meta = {"fsr_edge.step": str(step), "fsr_edge.recipe": cfg["name"] or Path(cfg["output_dir"]).name}
     if val_psnr is not None:
         meta["fsr_edge.val_psnr"] = f"{val_psnr:.4f}"
     save_model(model, path, arch=arch, kwargs=kwargs, metadata=meta)

@@ -9,12 +9,19 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="train a model from a recipe config (PISR, MSKD, baselines); resumes automatically",
                        description="Train from a YAML recipe config. Overrides: dotted key=value, values parsed as "
                                    "YAML (e.g. max_steps=200 optimizer.lr=5e-4). Re-running the same command "
-                                   "resumes from the run's last checkpoint. Multi-process: torchrun "
+                                   "resumes from the run's last checkpoint. The config is checked before "
+                                   "anything runs: _component_ names only fsr_edge's builders and torch's "
+                                   "optimizers, schedulers and layers (docs/configs.md), every key is checked "
+                                   "against what it configures. Multi-process: torchrun "
                                    "--nproc_per_node=N -m fsr_edge.cli train CONFIG.yaml")
     p.add_argument("config", help="recipe YAML, e.g. recipes/pisr_x8_student.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument("--no-resume", action="store_true",
                    help="refuse to continue an existing run instead of resuming it")
+    p.add_argument("--trust-config", action="store_true",
+                   help="let _component_ name any importable callable, not only fsr_edge's builders and torch's "
+                        "optimizers/schedulers/layers: the config then runs code. Only for configs you wrote or "
+                        "checked")
     return p
 
 
@@ -22,11 +29,12 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..errors import ConfigError, FsrEdgeError
-    from ..recipes.train import main
+    from ..recipes.train import check_config, main
     from ..training import load_config
     from ..training.checkpoint import CheckpointManager
 
     cfg = load_config(args.config, args.overrides)
+    check_config(cfg, trust=args.trust_config)  # before --no-resume looks at output_dir: a refused config reads nothing
     if args.no_resume and "output_dir" in cfg:
         from pathlib import Path
 
@@ -34,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{cfg['output_dir']}: already holds a run; drop --no-resume to continue it or "
                               "choose another output_dir")
     try:
-        summary = main(cfg)
+        summary = main(cfg, trust=args.trust_config)
     except FsrEdgeError:
         raise
     except Exception as err:  # a disk that fills up mid-run (metrics, plots, weights): one line, not a traceback
