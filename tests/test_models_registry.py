@@ -1,24 +1,47 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from fsr_edge import WeightsError, create_model, list_models, load_model, save_model
 from fsr_edge.profile import count_macs, count_params
 
-# One parametrized test over every registered builder (timm-style): shape contract, backward, export.
+# One parametrized test over every registered builder (timm-style): shape contract, feature contract, backward,
+# export.
 ARCHES = [a for a in list_models()]
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_forward_backward_contract(arch):
+def test_forward_features_backward_contract(arch):
+    """``forward_features(x) -> (sr, feats)`` with one ``feature_info`` entry per map (num_chs, reduction in
+    output pixels, the module that makes it); ``forward`` is its first half; gradients reach the parameters."""
     model = create_model(arch)
+    torch.manual_seed(0)
     lr_face = torch.rand(2, 3, model.lr_size, model.lr_size)
-    sr_face = model(lr_face)
-    assert sr_face.shape == (2, 3, model.lr_size * model.scale, model.lr_size * model.scale)
+    sr_face, feats = model.forward_features(lr_face)
+    side = model.lr_size * model.scale
+    assert sr_face.shape == (2, 3, side, side)
     assert torch.isfinite(sr_face).all()
+    torch.testing.assert_close(model(lr_face), sr_face)
+    info = model.feature_info
+    assert isinstance(feats, list) and len(feats) == len(info)
+    for feat, entry in zip(feats, info):
+        assert set(entry) >= {"num_chs", "reduction", "module"}
+        assert feat.shape[:2] == (2, entry["num_chs"])
+        assert feat.shape[-2:] == (side // entry["reduction"], side // entry["reduction"])
+        model.get_submodule(entry["module"])   # names a real submodule
     params = [p for p in model.parameters() if p.requires_grad]
     if params:
-        sr_face.mean().backward()
+        (sr_face.mean() + sum(f.mean() for f in feats)).backward()
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+
+
+def test_importing_the_models_does_not_import_training():
+    """Models hold architectures only: the training code depends on them, never the reverse."""
+    code = "import fsr_edge.models, sys; assert 'fsr_edge.training' not in sys.modules, sorted(sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -81,7 +81,7 @@ def test_paper_student_has_no_dictionary_and_same_feature_layout():
 
 @pytest.mark.parametrize("kd_scales", [(0, 1, 2), ()])
 def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales):
-    from fsr_edge.models.mskd import MSKDStudent
+    from fsr_edge.training.mskd import MSKDStudent
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
@@ -109,7 +109,7 @@ def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales)
 
 
 def test_kd_schedule_cosine_takes_lambda_kd_to_zero_and_constant_keeps_it(tmp_path):
-    from fsr_edge.models.mskd import MSKDStudent, TeacherTraining
+    from fsr_edge.training.mskd import MSKDStudent, TeacherTraining
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
@@ -134,7 +134,7 @@ def test_kd_schedule_cosine_takes_lambda_kd_to_zero_and_constant_keeps_it(tmp_pa
 
 
 def test_teacher_training_init_from_starts_a_second_stage_from_saved_weights(tmp_path):
-    from fsr_edge.models.mskd import TeacherTraining
+    from fsr_edge.training.mskd import TeacherTraining
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     stage1 = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
@@ -151,7 +151,7 @@ def test_teacher_training_init_from_starts_a_second_stage_from_saved_weights(tmp
 
 
 def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
-    from fsr_edge.models.mskd import FeatureCache
+    from fsr_edge.training.mskd import FeatureCache
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
@@ -180,7 +180,7 @@ def test_feature_cache_detected_landmarks_are_the_teachers_landmark_step(faces_d
     import torch.nn.functional as F
 
     from fsr_edge.models.dfdnet import _detect
-    from fsr_edge.models.mskd import FeatureCache
+    from fsr_edge.training.mskd import FeatureCache
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
@@ -207,7 +207,7 @@ def test_feature_cache_detected_landmarks_are_the_teachers_landmark_step(faces_d
 
 def test_feature_cache_mix_follows_p_blind(faces_dir, tmp_path):
     from fsr_edge.data import FaceDataset
-    from fsr_edge.models.mskd import FeatureCache
+    from fsr_edge.training.mskd import FeatureCache
 
     for p_blind, mode in ((0.0, "clean"), (1.0, "blind")):
         cache = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["mix"],
@@ -219,7 +219,7 @@ def test_feature_cache_mix_follows_p_blind(faces_dir, tmp_path):
 
 def test_feature_cache_jitter_views_store_the_training_views(faces_dir, tmp_path):
     from fsr_edge.data import FaceDataset
-    from fsr_edge.models.mskd import FeatureCache
+    from fsr_edge.training.mskd import FeatureCache
 
     cache = FeatureCache(root=str(faces_dir), split="val", cache_dir=str(tmp_path / "cache"), variants=["mix"],
                          p_blind=0.25, jitter_views=2, limit=2, batch_size=2)
@@ -273,7 +273,7 @@ def test_report_landmark_gap_scores_the_teacher_with_each_landmark_source(faces_
 
 
 def _edge_method(tmp_path, **opts):
-    from fsr_edge.models.mskd import MSKDStudent
+    from fsr_edge.training.mskd import MSKDStudent
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     # the shipped teacher's decoder widths, so EdgeSR's 1/4 and 1/2 channel counts match the teacher's
@@ -317,7 +317,7 @@ def test_edge_student_pre_activation_features_keep_the_negative_half_and_the_sam
 
 
 def test_normalized_feature_terms_weigh_every_scale_alike(tmp_path):
-    from fsr_edge.models.mskd import _standardize_like
+    from fsr_edge.training.mskd import _standardize_like
 
     torch.manual_seed(0)
     teacher_feat = torch.randn(4, 8, 6, 6) * 0.1 + 3.0
@@ -352,7 +352,7 @@ def test_file_id_resolves_a_bundled_name_to_its_weights_file(tmp_path):
     import os
 
     from fsr_edge.models._registry import WEIGHTS_DIR
-    from fsr_edge.models.mskd import _file_id
+    from fsr_edge.training.mskd import _file_id
 
     st = os.stat(WEIGHTS_DIR / "mskd_teacher_x8.safetensors")
     # a cache of teacher features built from the bundled teacher is tied to its file, like any path
@@ -414,7 +414,7 @@ def test_feature_cache_cross_fit_takes_each_folds_features_from_its_teacher(face
     """teacher=[t_0, t_1]: fold k's faces get t_k's features (every view of them); exclude_fold=k keeps only
     the other folds' items (a teacher trained without fold k)."""
     from fsr_edge.data import identity_folds
-    from fsr_edge.models.mskd import FeatureCache
+    from fsr_edge.training.mskd import FeatureCache
 
     dic = _tiny_dictionary(tmp_path / "dic.safetensors")
     kwargs = {"dictionary": str(dic), "detect_landmarks": False, "decoder_channels": [16, 16, 8]}

@@ -17,7 +17,8 @@ def test_teacher_compresses_hr_to_lr_size_and_its_decoder_is_the_student(scale):
     student = create_model(f"pisr_student_x{scale}")
     assert (teacher.scale, teacher.lr_size, teacher.sr_scale) == (1, 256, scale)  # registry contract: HR -> HR
     hr_face = torch.rand(2, 3, 64, 64)
-    sr_face, feats, compressed = teacher.forward_features(hr_face)
+    sr_face, feats = teacher.forward_features(hr_face)
+    compressed = teacher.encoder(hr_face)
     assert compressed.shape == (2, 3, 64 // scale, 64 // scale)
     assert sr_face.shape == hr_face.shape
     dec, stu = teacher.decoder.state_dict(), student.state_dict()

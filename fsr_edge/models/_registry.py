@@ -3,7 +3,10 @@
 Every SR model follows one contract:
     sr_face = model(lr_face)          # (B, 3, h, w) -> (B, 3, h*scale, w*scale), RGB float32 in [0, 1]
     model.scale: int, model.lr_size: int (the aligned-face LR size it was trained for)
-Students also expose ``forward_features(lr_face) -> (sr_face, feats: list[Tensor])`` for distillation.
+    model.forward_features(lr_face) -> (sr_face, feats: list[Tensor])    # features returned, not hooked
+    model.feature_info: list[dict]    # one per feats entry (timm style): num_chs, reduction, module
+``reduction`` is output pixels per feature pixel (an SR network's maps can be finer than its input); ``module``
+names the submodule whose output the map is. A model without intermediate features returns ``[]``.
 """
 
 from __future__ import annotations

@@ -10,10 +10,17 @@ from ._registry import register_model, register_pretrained
 
 
 class Bicubic(nn.Module):
+    """No layers, so no intermediate features: ``forward_features`` returns ``(sr_face, [])``."""
+
+    feature_info: list[dict] = []
+
     def __init__(self, scale: int, lr_size: int | None = None):
         super().__init__()
         self.scale = scale
         self.lr_size = lr_size or 256 // scale
+
+    def forward_features(self, lr_face: Tensor) -> tuple[Tensor, list[Tensor]]:
+        return self.forward(lr_face), []
 
     def forward(self, lr_face: Tensor) -> Tensor:
         return F.interpolate(lr_face, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(0, 1)

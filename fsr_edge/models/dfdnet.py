@@ -137,6 +137,8 @@ class SFTUNet(nn.Module):
         enc2, enc4, enc8 = (_VGG_CHANNELS[l] for l in self.layers)
         self.feature_channels = (c8, c4, c2)
         self.feature_strides = (8, 4, 2)
+        self.feature_info = [dict(num_chs=c, reduction=r, module=m)
+                             for c, r, m in zip(self.feature_channels, self.feature_strides, ("sft8", "sft4", "sft2"))]
         self.head = nn.Sequential(_conv(enc8, c8), nn.LeakyReLU(0.2), _ResBlock(c8))
         self.sft8 = SFT(c8, enc8, sft_hidden)
         self.up4 = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(c8, c4), nn.LeakyReLU(0.2),

@@ -51,6 +51,8 @@ class EdgeSR(nn.Module):
         self.scale, self.lr_size = scale, lr_size or 256 // scale
         self.feature_channels = (c0, c1, c2)
         self.feature_strides = (8, 4, 2)
+        self.feature_info = [dict(num_chs=c, reduction=r, module=m)
+                             for c, r, m in zip(self.feature_channels, self.feature_strides, ("body", "up1", "up2"))]
         self.head = _conv(3, c0)
         if block_channels is not None and len(block_channels) != blocks:
             raise ValueError(f"block_channels has {len(block_channels)} entries for {blocks} blocks")

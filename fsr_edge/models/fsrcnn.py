@@ -33,6 +33,11 @@ class FSRCNN(nn.Module):
             self.upsample = nn.ConvTranspose2d(d, 3, 2 * scale, stride=scale, padding=scale // 2)
         else:
             self.upsample = nn.Sequential(nn.Conv2d(d, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+        # every body map is at the LR input's size: scale output pixels per feature pixel
+        self.feature_info = ([dict(num_chs=d, reduction=scale, module="extract"),
+                              dict(num_chs=s, reduction=scale, module="shrink")]
+                             + [dict(num_chs=s, reduction=scale, module=f"mapping.{i}") for i in range(m)]
+                             + [dict(num_chs=d, reduction=scale, module="expand")])
         self._init_weights()
 
     def _init_weights(self) -> None:

@@ -52,9 +52,9 @@ class PISRTeacher(nn.Module):
     """Autoencoder with privileged information: ``sr_face = teacher(hr_face)`` (it SEES the HR face).
 
     Under the registry's contract it is an HR -> HR model: ``scale`` is 1 and ``lr_size`` (its input side) is
-    ``hr_size``; ``sr_scale`` is the SR factor of its decoder. ``forward_features(hr_face) -> (sr_face, feats,
-    compressed)``: the decoder's features (same indices as the student's ``forward_features``) and the
-    encoder's LR-sized map.
+    ``hr_size``; ``sr_scale`` is the SR factor of its decoder. ``forward_features(hr_face) -> (sr_face, feats)``:
+    the decoder's features (same indices and ``feature_info`` as the student's); ``encoder(hr_face)`` is the
+    LR-sized map the decoder reads.
     """
 
     def __init__(self, scale: int, *, hr_size: int = 256, hr_channels: int = 16, lr_channels: int = 64,
@@ -63,11 +63,11 @@ class PISRTeacher(nn.Module):
         self.sr_scale, self.scale, self.lr_size = scale, 1, hr_size
         self.encoder = PISREncoder(scale, hr_channels=hr_channels, lr_channels=lr_channels)
         self.decoder = FSRCNN(scale, lr_size=hr_size // scale, **{**STUDENT_SHAPES[scale], **decoder_kw})
+        # the decoder's maps are LR-sized, and the teacher's output is HR-sized: same reductions as the student
+        self.feature_info = [{**info, "module": f"decoder.{info['module']}"} for info in self.decoder.feature_info]
 
-    def forward_features(self, hr_face: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
-        compressed = self.encoder(hr_face)
-        sr_face, feats = self.decoder.forward_features(compressed)
-        return sr_face, feats, compressed
+    def forward_features(self, hr_face: Tensor) -> tuple[Tensor, list[Tensor]]:
+        return self.decoder.forward_features(self.encoder(hr_face))
 
     def forward(self, hr_face: Tensor) -> Tensor:
         return self.forward_features(hr_face)[0]

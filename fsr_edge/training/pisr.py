@@ -24,7 +24,8 @@ class PISRTeacherMethod(Method):
         self.lambda_imitation = lambda_imitation
 
     def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
-        sr_face, _, compressed = model.forward_features(batch["hr_face"])
+        compressed = model.encoder(batch["hr_face"])
+        sr_face, _ = model.decoder.forward_features(compressed)
         recon = F.l1_loss(sr_face, batch["hr_face"])
         imitation = F.l1_loss(compressed, batch["lr_clean"])
         return {"loss": recon + self.lambda_imitation * imitation, "recon": recon, "imitation": imitation}
