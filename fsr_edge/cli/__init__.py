@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "fsr_edge.cli.export",
     "calibrate": "fsr_edge.cli.calibrate",
     "bench": "fsr_edge.cli.bench",
+    "bench-photo": "fsr_edge.cli.bench_photo",
     "report": "fsr_edge.cli.report",
     "selfcheck": "fsr_edge.cli.selfcheck",
 }

@@ -8,6 +8,12 @@ already an aligned LR face crop of the model's ``lr_size``; the output is the mo
 Outputs are OUT_DIR/STEM.png, alpha carried through (upscaled), 16-bit inputs stay 16-bit. A photo without
 a detected face gets the plain bicubic upscale and a warning (``--no-face fail`` makes it a failure
 instead). A bad file never stops the batch: failures are listed at the end and the exit code is 1.
+
+Video (``fsr-edge upscale clip.mp4 -o out.mp4``; .mp4 .mov .mkv .avi .webm .m4v): the frames keep their size and
+every face is restored in place (fsr_edge.faces.FacePipeline: detection every ``--detect-every`` frames, tracking
+in between, One-Euro-smoothed landmarks), re-encoded with H.264; audio is copied as it was. ``-o`` is the output
+file (or a folder: OUT_DIR/STEM.mp4). A clip with no face in any frame is a failure; nothing half-written is
+left under the output name.
 """
 
 from __future__ import annotations
@@ -31,6 +37,15 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                    help="detector pyramid upsampling; each step finds faces half as small, slower (default 1)")
     p.add_argument("--detector", choices=("hog", "cnn"), default="hog",
                    help="dlib face detector: hog (fast, frontal) or cnn (MMOD: also turned faces, seconds per photo)")
+    p.add_argument("--detect-every", type=int, default=5, metavar="N",
+                   help="video: run the face detector every N frames, track faces in between (default 5)")
+    p.add_argument("--detect-side", type=int, default=640, metavar="PX",
+                   help="video: long side of the detector's working copy; faces down to ~80 px in it are found "
+                        "(640: ~240 px in a 1080p frame; default 640)")
+    p.add_argument("--no-smooth", action="store_true", help="video: no One-Euro smoothing of the landmarks")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="video: torch threads for the model (default 1: on shared or busy cores a multi-threaded "
+                        "call for one small face waits on descheduled threads; decode and encode use the others)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -51,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         from ..faces._dlib import require_dlib
 
         require_dlib()  # photos need face detection: say so once, not once per file
+    from ..faces.video import is_video
+
+    if any(is_video(p) for p in args.inputs) or is_video(args.out):
+        return _run_videos(args)
     files = list_images(args.inputs)
     if not files:
         raise ConfigError(f"no image files in {' '.join(args.inputs)}")
@@ -111,3 +130,50 @@ def _upscale_file(path, target, model, args: argparse.Namespace) -> str | None:
             note = f"{path}: no face found; wrote the plain bicubic x{model.scale} upscale"
     write_png(target, sr, alpha=alpha, bit_depth=image.bit_depth, overwrite=args.overwrite)
     return note
+
+
+def _run_videos(args: argparse.Namespace) -> int:
+    """Each input clip -> its output clip; one line per failure, exit 1 if any failed."""
+    import sys
+    from pathlib import Path
+
+    from ..errors import ConfigError, FsrEdgeError
+    from ..faces.video import VIDEO_SUFFIXES, is_video, require_av, upscale_video
+
+    if args.aligned:
+        raise ConfigError("--aligned takes aligned face crops, not video")
+    if args.detect_every < 1:
+        raise ConfigError(f"--detect-every {args.detect_every}: must be >= 1")
+    if args.detect_side < 64:
+        raise ConfigError(f"--detect-side {args.detect_side}: must be >= 64")
+    others = [p for p in args.inputs if not is_video(p)]
+    if others:
+        raise ConfigError(f"video and images cannot be mixed in one run ({others[0]} is not a "
+                          f"{'/'.join(VIDEO_SUFFIXES)} file)")
+    out = Path(args.out)
+    if is_video(out) and len(args.inputs) > 1:
+        raise ConfigError(f"-o {out} is one file but {len(args.inputs)} clips were given; pass a folder")
+    require_av()
+    from ..faces._cv import require_cv2
+    from ..faces.frames import FacePipeline
+    from ..models import load_model
+
+    require_cv2()
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    model = load_model(args.model).eval()
+    pipe = FacePipeline(model, detector=args.detector, detect_side=args.detect_side, upsample=0,
+                        detect_every=args.detect_every, smooth=not args.no_smooth)
+    failures = 0
+    for src in args.inputs:
+        target = out if is_video(out) else out / f"{Path(src).stem}.mp4"
+        try:
+            stats = upscale_video(src, target, pipe, progress=not args.no_progress, overwrite=args.overwrite)
+        except FsrEdgeError as err:
+            failures += 1
+            print(f"fsr-edge upscale: error: {err}", file=sys.stderr)
+            continue
+        print(f"{src} -> {target}: {stats.frames} frames ({stats.frames_with_faces} with faces, detector on "
+              f"{stats.detections}), {stats.fps:.1f} frames/s, {stats.codec}, {stats.audio_streams} audio stream(s) copied")
+    return 1 if failures else 0
