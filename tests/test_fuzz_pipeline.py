@@ -1,4 +1,4 @@
-"""Fuzzing load -> preprocess -> upscale (fsr_edge.cli.selfcheck.fuzz_pipeline) for a bounded time in CI.
+"""Fuzzing load -> preprocess -> upscale (fsr_edge.hardening.fuzz_pipeline) for a bounded time in CI.
 
 Allowed outcomes per input: a correct result or an ImageError; any other exception is a crash, an input over
 the per-input limit a hang. ``FSR_EDGE_FUZZ_SECONDS`` (default 40) and ``FSR_EDGE_FUZZ_SEED`` tune the run;
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import fsr_edge.io
-from fsr_edge.cli.selfcheck import encode_image, fuzz_pipeline, mutate
+from fsr_edge.hardening import encode_image, fuzz_pipeline, mutate
 
 
 def test_fuzz_bounded_run_finds_no_crash_or_hang(tmp_path):

@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from fsr_edge.cli.selfcheck import tiny_train_config, training_faults
+from fsr_edge.hardening import tiny_train_config, training_faults
 from fsr_edge.errors import ConfigError
 from fsr_edge.recipes.train import main as train
 from fsr_edge.training import CheckpointManager
@@ -73,7 +73,7 @@ def test_disk_full_mid_run_keeps_the_last_checkpoint_then_resumes(small_disk, tm
     cfg_path.write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, OMP_NUM_THREADS="1", FSR_EDGE_FAULT_STEP_SLEEP="0.05")
     env.pop("FSR_EDGE_DEBUG", None)
-    cmd = [sys.executable, "-m", "fsr_edge.cli.selfcheck", "fault-driver", str(cfg_path)]
+    cmd = [sys.executable, "-m", "fsr_edge.hardening", "fault-driver", str(cfg_path)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     latest = run / "checkpoints" / "latest.json"
     deadline = time.monotonic() + 120

@@ -1,4 +1,4 @@
-"""Malformed and unusual images (made here, fsr_edge.cli.selfcheck.build_corpus) through every consumer:
+"""Malformed and unusual images (made here, fsr_edge.hardening.build_corpus) through every consumer:
 ``fsr-edge upscale`` (aligned and photo), ``eval``, ``degrade`` and ``FaceDataset``. Each bad file gets one line
 naming it, the batch finishes, the exit code says it did not all succeed, no traceback; usable files come out
 with the right pixels (EXIF orientation applied, alpha carried, 16-bit kept)."""
@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from fsr_edge.cli import main
-from fsr_edge.cli.selfcheck import SIDE, build_corpus, pixels_match
+from fsr_edge.hardening import SIDE, build_corpus, pixels_match
 from fsr_edge.data import FaceDataset
 from fsr_edge.errors import ImageError
 from fsr_edge.io import read_image
@@ -220,7 +220,7 @@ def test_no_traceback_in_a_real_process(corpus, tmp_path, argv):
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "1", "P", "CMYK"])
 def test_tiff_every_exif_orientation(tmp_path, mode):
-    from fsr_edge.cli.selfcheck import display_from_stored
+    from fsr_edge.hardening import display_from_stored
 
     stored = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 22, 3), dtype=np.uint8)).convert(mode)
     pixels = np.asarray(stored.convert("RGB"), np.float32) / 255

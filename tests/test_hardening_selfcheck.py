@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from fsr_edge.cli import main
-from fsr_edge.cli.selfcheck import render_table
+from fsr_edge.hardening import render_table
 
 
 def test_selfcheck_runs_a_bounded_fuzz_and_writes_counts(tmp_path, capsys):

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from fsr_edge.cli import main
-from fsr_edge.cli.selfcheck import export_tiny_pte, onnx_with_external_data
+from fsr_edge.hardening import export_tiny_pte, onnx_with_external_data
 from fsr_edge.errors import WeightsError
 from fsr_edge.models import create_model, load_model, save_model
 from fsr_edge.safety import (check_onnx_file, load_executorch_method, load_executorch_program, sha256_file,

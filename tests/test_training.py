@@ -18,7 +18,7 @@ import yaml
 from safetensors.torch import load_file
 from torch import nn
 
-from fsr_edge.cli.selfcheck import tiny_train_config
+from fsr_edge.hardening import tiny_train_config
 from fsr_edge.errors import ConfigError
 from fsr_edge.models import create_model, save_model
 from fsr_edge.recipes.train import main as train
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(out: Path, **extra) -> dict:
-    """selfcheck's data-free config (8x8 -> 32x32 colour fields), shortened to train in about a second."""
+    """The hardening checks' data-free config (8x8 -> 32x32 colour fields), shortened to train in about a second."""
     cfg = tiny_train_config(out, max_steps=12, val_every=6, checkpoint_every=3, log_every=2)
     return apply_overrides(cfg, [f"{k}={json.dumps(v)}" for k, v in extra.items()])
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The longer documented fuzz run of load -> preprocess -> upscale (fsr_edge.cli.selfcheck.fuzz_pipeline).
+# The longer documented fuzz run of load -> preprocess -> upscale (fsr_edge.hardening.fuzz_pipeline).
 #
 #   tools/fuzz_long.sh [SECONDS=1200] [SEED=random] [OUT=docs/results/fuzz_long.json]
 #
@@ -21,7 +21,7 @@ PY="${PYTHON:-python}"
 timeout $(( ${SECONDS_BUDGET%.*} + 600 )) nice -n 5 "$PY" - "$SECONDS_BUDGET" "$SEED" "$OUT" "$WORKDIR" <<'PY'
 import datetime, json, platform, sys
 from pathlib import Path
-from fsr_edge.cli.selfcheck import fuzz_pipeline
+from fsr_edge.hardening import fuzz_pipeline
 from fsr_edge.io import atomic_write_json
 
 seconds, seed, out, workdir = float(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
