@@ -1,5 +1,6 @@
-"""``fsr-edge export``: the student to ONNX / OpenVINO / ExecuTorch / Core ML / TensorRT, each verified against
-PyTorch on real faces, with DIST/manifest.json (schema in fsr_edge.exporters.manifest).
+"""fsr-edge export: the student to ONNX / OpenVINO / ExecuTorch / Core ML / TensorRT, each verified against
+PyTorch on real faces, with DIST/manifest.json (schema in fsr_edge.exporters.manifest). Other libraries'
+warnings and progress bars are held back (--verbose shows them).
 
 Exit status: 0 when every produced artifact passed (or was skipped with a reason), 1 when any failed.
 """
@@ -36,7 +37,9 @@ def add_parser(sub, name):
     p.add_argument("--android-demo", type=Path, default=None,
                    help="also install the artifacts into this Android demo folder (fsr_edge.android)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIST/manifest.json")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the LR degradations and calibration picks (default 0)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show other libraries' warnings, log lines and progress bars (held back by default)")
     return p
 
 
@@ -72,10 +75,14 @@ def run(args: argparse.Namespace) -> int:
     for p in precisions:
         if p not in {x.value for x in Precision}:
             raise ConfigError(f"--precision: unknown precision {p!r} (choose from fp32, fp16, int8)")
+    from ._quiet import Quiet
+
     print(f"exporting {model} -> {args.output}")
-    manifest = export_student(model, args.output, targets=targets, precisions=precisions, faces_dir=faces,
-                              calibration=args.calibration, calibration_size=args.calibration_size,
-                              qat_state=args.qat_state, shapes=shapes, overwrite=args.overwrite, seed=args.seed)
+    with Quiet(verbose=args.verbose) as quiet:
+        manifest = export_student(model, args.output, targets=targets, precisions=precisions, faces_dir=faces,
+                                  calibration=args.calibration, calibration_size=args.calibration_size,
+                                  qat_state=args.qat_state, shapes=shapes, overwrite=args.overwrite, seed=args.seed,
+                                  progress=args.verbose, log=quiet.say)
     from ..exporters.manifest import summary_table
 
     (args.output / "summary.md").write_text(summary_table(manifest))
