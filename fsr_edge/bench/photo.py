@@ -190,12 +190,15 @@ def _stage_table(calls: list) -> dict:
 
 
 def profile_pipeline(model, *, raw_dir: str | Path | None, detector: str = "hog", detect_side: int = 640,
-                     detect_every: int = 5, iterations: int = 15, sizes=("1080p", "720p")) -> dict:
+                     detect_every: int = 5, iterations: int = 15, sizes=("1080p", "720p"),
+                     photo_path_iterations: int = 5) -> dict:
     """Warm per-stage timings of FacePipeline on 1- and 6-face frames (uint8) at each size, in this process.
 
     Two modes per frame: ``photo`` (detect on every frame: a still, or the frames of a clip where detection
     runs) and ``tracked`` (a clip's frames between detections: boxes from the previous landmarks, One-Euro on).
     ``video_avg_ms`` = tracked + detect / ``detect_every``: the mean per frame of a clip detected every N frames.
+    At 1080p the photo path (``upscale_photo``'s steps on a float frame) runs too, ``photo_path_iterations`` times,
+    as the reference under the same load.
     """
     from ..faces.frames import FacePipeline
 
@@ -220,8 +223,40 @@ def profile_pipeline(model, *, raw_dir: str | Path | None, detector: str = "hog"
                 st = row[mode]
                 st["whole_over_upscale"] = st["total_p50_ms"] / st["stages_ms"]["upscale"] if st["stages_ms"]["upscale"] else None
             row["video_avg_ms"] = row["tracked"]["total_p50_ms"] + row["photo"]["stages_ms"]["detect"] / detect_every
+            if size == "1080p" and photo_path_iterations:
+                _photo_path_frame(photo, model)    # warm: dlib's models are loaded by now anyway
+                runs = [_photo_path_frame(photo, model) for _ in range(photo_path_iterations)]
+                totals = [sum(r.values()) for r in runs]
+                row["photo_path"] = {"stages_ms": {k: 1e3 * float(np.median([r[k] for r in runs])) for k in runs[0]},
+                                     "total_p50_ms": 1e3 * float(np.median(totals)), "frames": len(runs)}
             cases.append(row)
     return {"cases": cases, "detect_every": detect_every, "iterations": iterations}
+
+
+def _photo_path_frame(photo: np.ndarray, model) -> dict:
+    """The photo path on the same frame (float photo, detect_faces: RGB 800 px copy + upsample 1, Lanczos warps,
+    float paste-back), stage by stage in seconds: the reference the frame path is measured against."""
+    import torch
+
+    from ..faces import detect_faces, lr_face_from_photo, paste_face
+
+    st = {}
+    t0 = time.perf_counter()
+    faces = detect_faces(photo)
+    st["detect+landmarks"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pairs = [lr_face_from_photo(photo, f.landmarks68, lr_size=int(model.lr_size), scale=int(model.scale)) for f in faces]
+    st["align"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        sr = model(torch.stack([lr for _, lr in pairs])).clamp(0, 1).permute(0, 2, 3, 1).numpy() if pairs else []
+    st["upscale"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = photo.copy()
+    for (aligned, _), face in zip(pairs, sr):
+        paste_face(out, face, aligned.matrix, scale=1, crop_size=aligned.size, inplace=True)
+    st["paste"] = time.perf_counter() - t0
+    return st
 
 
 def _box_iou(a, b) -> float:
@@ -316,6 +351,22 @@ def _profile_markdown(rep: dict) -> str:
                          + f" | **{st['total_p50_ms']:.1f}** | {st['total_p90_ms']:.1f} | {ratio} | "
                          + (f"{row['video_avg_ms']:.1f}" if mode == "tracked" else "") + " |")
     lines += ["", "Times in ms. " + rep.get("how", ""), ""]
+    ref = [r for r in rep["profile"]["cases"] if r.get("photo_path")]
+    if ref:
+        lines += ["## Against the photo path, same run", "",
+                  "The photo path's own steps (`detect_faces`: RGB 800 px copy with one pyramid upsample; "
+                  "`lr_face_from_photo`: Lanczos-antialiased float warp; `paste_face`: float blend) on the same 1080p "
+                  "frames, as float images, median of "
+                  f"{ref[0]['photo_path']['frames']} calls.", "",
+                  "| frame | faces | detect + landmarks | align | upscale | paste | whole p50 | frame path (photo mode) | speed-up |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in ref:
+            pp = r["photo_path"]
+            st = pp["stages_ms"]
+            lines.append(f"| {r['size']} | {r['faces']} | {st['detect+landmarks']:.1f} | {st['align']:.1f} | "
+                         f"{st['upscale']:.1f} | {st['paste']:.1f} | {pp['total_p50_ms']:.1f} | "
+                         f"{r['photo']['total_p50_ms']:.1f} | {pp['total_p50_ms'] / r['photo']['total_p50_ms']:.1f}x |")
+        lines.append("")
     if rep.get("recall"):
         lines += ["## Detector recall", "",
                   "Raw photos: a face found in each 1350x1350 photo. Aligned faces: a box with IoU >= 0.4 against "

@@ -20,7 +20,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--model", default="pisr-x8", metavar="NAME_OR_PATH", help="SR model (default pisr-x8)")
     p.add_argument("--faces", default=None, metavar="DIR",
                    help="face set folder (raw/ photos, manifest.csv); default ../shared/data/faces when present")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the model (default 1, as `fsr-edge upscale` uses for video)")
     p.add_argument("--iterations", type=int, default=15, help="warm calls per row (default 15)")
     p.add_argument("--detect-side", type=int, default=640, metavar="PX", help="detector working copy's long side")
     p.add_argument("--detect-every", type=int, default=5, metavar="N", help="clip mode: detect every N frames")
