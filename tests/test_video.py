@@ -142,3 +142,16 @@ def test_smoothing_lowers_flicker(still):
     assert smooth["landmark_jitter_px"] < raw["landmark_jitter_px"]
     assert smooth["face_change"] < raw["face_change"]
     assert res["exact landmarks"]["face_change"] <= min(raw["face_change"], smooth["face_change"]) + 1e-6
+
+
+@pytest.mark.faces
+def test_clip_from_a_raw_photo_round_trips(tmp_path, raw_photos, capsys):
+    from fsr_edge.io import read_image
+
+    still = np.rint(read_image(raw_photos[0]).rgb * 255).astype(np.uint8)
+    clip = tmp_path / "raw.mp4"
+    make_pan_zoom_clip(clip, still, frames=8, frame_size=(360, 640))
+    out = tmp_path / "raw_out.mp4"
+    code, stdout, _ = _run(capsys, clip, "-o", out)
+    assert code == 0 and "8 frames (8 with faces" in stdout
+    assert _packets(out, "audio") == _packets(clip, "audio")
