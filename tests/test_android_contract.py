@@ -22,6 +22,8 @@ from fsr_edge.android import (ASSETS_DIR, argb_to_rgb, check_golden, executorch_
                               postprocess, preprocess_argb, psnr_db, read_golden, rgb_to_argb)
 from fsr_edge.exporters.manifest import digest, load_manifest
 
+from conftest import require
+
 REPO = Path(__file__).resolve().parents[1]
 ANDROID = REPO / "android_demo"
 CORE_MAIN = ANDROID / "core/src/main/kotlin/org/fsredge/demo/core"
@@ -269,8 +271,7 @@ def _kotlin_ready() -> str | None:
 
 def test_kotlin_core_agrees_with_the_python_reference_and_its_bench_json_merges(dist, artifact, tmp_path, request):
     why = _kotlin_ready()
-    if why:
-        pytest.skip(f"Kotlin JVM tests not run: {why}")
+    require(not why, f"Kotlin JVM tests not run: {why}")   # .ci/run installs the JDK and kotlinc
     try:  # the real-face crop comparison is one case among several: without the face set the others still run
         faces_root = request.getfixturevalue("faces_dir")
     except pytest.skip.Exception:

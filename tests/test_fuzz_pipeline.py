@@ -1,8 +1,9 @@
 """Fuzzing load -> preprocess -> upscale (fsr_edge.hardening.fuzz_pipeline) for a bounded time in CI.
 
 Allowed outcomes per input: a correct result or an ImageError; any other exception is a crash, an input over
-the per-input limit a hang. ``FSR_EDGE_FUZZ_SECONDS`` (default 40) and ``FSR_EDGE_FUZZ_SEED`` tune the run;
-``FSR_EDGE_FUZZ_REPORT=path.json`` keeps its counts. The long documented run is tools/fuzz_long.sh.
+the per-input limit a hang. ``FSR_EDGE_FUZZ_SECONDS`` (default 40) sets the budget; the seed changes per run
+(printed in the header) and ``FSR_EDGE_FUZZ_SEED`` pins it; ``FSR_EDGE_FUZZ_REPORT=path.json`` keeps the counts.
+The long documented run is tools/fuzz_long.sh.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import fsr_edge.io
 from fsr_edge.hardening import encode_image, fuzz_pipeline, mutate
 
 
-def test_fuzz_bounded_run_finds_no_crash_or_hang(tmp_path):
+def test_fuzz_bounded_run_finds_no_crash_or_hang(tmp_path, run_seed):
     seconds = float(os.environ.get("FSR_EDGE_FUZZ_SECONDS", "40"))
-    seed = int(os.environ.get("FSR_EDGE_FUZZ_SEED", "0"))
+    seed = run_seed("fuzz")
     result = fuzz_pipeline(seconds=seconds, seed=seed, per_input_timeout=20.0, workdir=tmp_path)
     report = os.environ.get("FSR_EDGE_FUZZ_REPORT")
     if report:

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_steps_and_inside_checkpoint_writes(tmp_path):
-    seed = int(os.environ.get("FSR_EDGE_FAULT_SEED", "0"))
+def test_sigkill_at_random_steps_and_inside_checkpoint_writes(tmp_path, run_seed):
+    seed = run_seed("fault")   # the random kill's step; FSR_EDGE_FAULT_SEED pins it
     result = training_faults(tmp_path, kills=1, seed=seed)
     assert result["faults_injected"] == 3, result["problems"]       # 1 random step + 2 write windows
     assert result["data_lost"] == 0, result["problems"]

@@ -83,14 +83,10 @@ def test_teacher_features_are_cached_per_view_and_match_a_fresh_forward(tmp_path
     assert not uncached._teacher_cache
 
 
-def test_face_dataset_views_name_the_crop_and_flip():
+def test_face_dataset_views_name_the_crop_and_flip(faces_dir):
     from fsr_edge.data import FaceDataset
-    from pathlib import Path
 
-    faces = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
-    if not faces.exists():
-        pytest.skip("needs ../shared/data/faces")
-    ds = FaceDataset(faces, split="val", hr_size=64, scale=8, degradation="clean", crop=None, train=True,
+    ds = FaceDataset(faces_dir, split="val", hr_size=64, scale=8, degradation="clean", crop=None, train=True,
                      progress=False)
     views = {}
     for epoch in range(4):
