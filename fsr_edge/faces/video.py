@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,10 @@ def upscale_video(src: str | os.PathLike, dst: str | os.PathLike, pipeline, *, p
                             stats.frames_with_faces += bool(res.faces)
                             stats.detections += res.detected
                             vf = av.VideoFrame.from_ndarray(res.frame, format="rgb24")
-                            vf.pts, vf.time_base = frame.pts, frame.time_base
+                            if frame.pts is not None:
+                                vf.pts, vf.time_base = frame.pts, frame.time_base
+                            else:   # some AVI streams carry no timestamps: number the frames at the stream's rate
+                                vf.pts, vf.time_base = stats.frames - 1, 1 / Fraction(vin.average_rate or 30)
                             out.mux(vout.encode(vf.reformat(format=vout.codec_context.pix_fmt)))
                             bar.update(1)
                     if vout is not None:
