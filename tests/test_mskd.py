@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fsr_edge.dictionary import COMPONENTS, DEFAULT_LAYERS, ComponentDictionary, patch_size
+from fsr_edge.dictionary import COMPONENTS
 from fsr_edge.models import create_model, load_model, save_model
 from fsr_edge.models.dfdnet import DFTBlock, cadain
-
-
-def _tiny_dictionary(path, atoms=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    ch = {"relu2_2": 128, "relu3_4": 256, "relu4_4": 512}
-    dic = ComponentDictionary({f"{c}.{l}": torch.rand(atoms, ch[l], patch_size(c, l), patch_size(c, l), generator=g)
-                               for c in COMPONENTS for l in DEFAULT_LAYERS},
-                              info={"mean_landmarks256": str([[60.0 + i, 100.0 + (i % 10) * 5] for i in range(68)])})
-    return dic.save(path)
 
 
 def test_cadain_gives_atoms_the_part_statistics():
@@ -46,8 +37,8 @@ def test_dft_block_picks_the_matching_atom_and_pastes_it():
     torch.testing.assert_close(out[0][:, outside], feat[0][:, outside])
 
 
-def test_teacher_contract_weights_exclude_encoder_and_atoms(tmp_path):
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+def test_teacher_contract_weights_exclude_encoder_and_atoms(tmp_path, tiny_dictionary):
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False).eval()
     assert teacher.num_atoms == 2 and teacher.template_landmarks[0, 0] == 60.0
     lr_face = torch.rand(1, 3, 8, 8)
@@ -80,10 +71,10 @@ def test_paper_student_has_no_dictionary_and_same_feature_layout():
 
 
 @pytest.mark.parametrize("kd_scales", [(0, 1, 2), ()])
-def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales):
+def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales, tiny_dictionary):
     from fsr_edge.training.mskd import MSKDStudent
 
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
     torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.01)
     t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8", kwargs={})
@@ -108,10 +99,10 @@ def test_mskd_method_losses_train_student_heads_not_teacher(tmp_path, kd_scales)
         assert "kd" not in losses and method.aux_modules() == {}
 
 
-def test_kd_schedule_cosine_takes_lambda_kd_to_zero_and_constant_keeps_it(tmp_path):
+def test_kd_schedule_cosine_takes_lambda_kd_to_zero_and_constant_keeps_it(tmp_path, tiny_dictionary):
     from fsr_edge.training.mskd import MSKDStudent, TeacherTraining
 
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
     t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8", kwargs={})
     student = create_model("edge_sr_x8")
@@ -133,10 +124,10 @@ def test_kd_schedule_cosine_takes_lambda_kd_to_zero_and_constant_keeps_it(tmp_pa
         TeacherTraining(lambda_vgg=0, lambda_adv=0, val_landmarks="hr")
 
 
-def test_teacher_training_init_from_starts_a_second_stage_from_saved_weights(tmp_path):
+def test_teacher_training_init_from_starts_a_second_stage_from_saved_weights(tmp_path, tiny_dictionary):
     from fsr_edge.training.mskd import TeacherTraining
 
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     stage1 = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False)
     torch.nn.init.normal_(stage1.to_rgb[0].weight, std=0.01)
     path = save_model(stage1, tmp_path / "stage1.safetensors", arch="dfdnet_teacher_x8",
@@ -150,10 +141,10 @@ def test_teacher_training_init_from_starts_a_second_stage_from_saved_weights(tmp
         torch.testing.assert_close(fresh(lr_face), stage1(lr_face))
 
 
-def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
+def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path, tiny_dictionary):
     from fsr_edge.training.mskd import FeatureCache
 
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
                            decoder_channels=[16, 16, 8])
     torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.01)
@@ -174,7 +165,7 @@ def test_feature_cache_matches_live_encoder_and_teacher(faces_dir, tmp_path):
     torch.testing.assert_close(again[0]["teacher_feats"][2], cache[0]["teacher_feats"][2])
 
 
-def test_feature_cache_detected_landmarks_are_the_teachers_landmark_step(faces_dir, tmp_path):
+def test_feature_cache_detected_landmarks_are_the_teachers_landmark_step(faces_dir, tmp_path, tiny_dictionary):
     """landmarks="detected": items carry dlib on the upsampled LR face (as the teacher at inference); the teacher
     features for students stay those of the HR landmarks."""
     import torch.nn.functional as F
@@ -182,7 +173,7 @@ def test_feature_cache_detected_landmarks_are_the_teachers_landmark_step(faces_d
     from fsr_edge.models.dfdnet import _detect
     from fsr_edge.training.mskd import FeatureCache
 
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
                            decoder_channels=[16, 16, 8])
     t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8",
@@ -234,8 +225,8 @@ def test_feature_cache_jitter_views_store_the_training_views(faces_dir, tmp_path
     assert not torch.equal(cache[0]["hr_face"], cache[2]["hr_face"])   # a second view is new data
 
 
-def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path):
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path, tiny_dictionary):
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False,
                            decoder_channels=[16, 16, 8]).eval()
     lr_face = torch.rand(2, 3, 8, 8)
@@ -248,34 +239,10 @@ def test_crop_decoding_equals_the_crop_of_whole_face_conditions(tmp_path):
         torch.testing.assert_close(w, full[..., 16 // s:48 // s, 24 // s:56 // s], atol=1e-5, rtol=1e-5)
 
 
-def test_report_landmark_gap_scores_the_teacher_with_each_landmark_source(faces_dir, tmp_path):
-    from fsr_edge.data import FaceDataset
-    from fsr_edge.metrics import psnr, quantize_8bit
-    from fsr_edge.recipes.report_mskd import landmark_gap
-
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
-    teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), decoder_channels=[16, 16, 8]).eval()
-    torch.nn.init.normal_(teacher.to_rgb[0].weight, std=0.05)
-    teacher.detect_landmarks = False
-    val = FaceDataset(faces_dir, split="val", degradation="clean", train=False, progress=False)
-    items = [val[0], val[1]]
-    gap = landmark_gap(teacher, items)
-    assert set(gap) == {"template", "own landmark step", "HR landmarks"}
-    assert teacher.detect_landmarks is False                         # restored
-    with torch.no_grad():
-        want = [float(psnr(quantize_8bit(teacher.forward_features(it["lr_face"][None], it["landmarks68"][None])[0]),
-                           quantize_8bit(it["hr_face"][None]))) for it in items]
-        template = [float(psnr(quantize_8bit(teacher(it["lr_face"][None])), quantize_8bit(it["hr_face"][None])))
-                    for it in items]
-    assert gap["HR landmarks"] == pytest.approx(sum(want) / 2, abs=1e-4)
-    assert gap["template"] == pytest.approx(sum(template) / 2, abs=1e-4)
-    assert gap["template"] != gap["HR landmarks"]                   # the landmarks reach the output
-
-
-def _edge_method(tmp_path, **opts):
+def _edge_method(tmp_path, tiny_dictionary, **opts):
     from fsr_edge.training.mskd import MSKDStudent
 
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     # the shipped teacher's decoder widths, so EdgeSR's 1/4 and 1/2 channel counts match the teacher's
     teacher = create_model("dfdnet_teacher_x8", dictionary=str(dic), detect_landmarks=False, decoder_channels=[64, 32, 16])
     t_path = save_model(teacher, tmp_path / "t.safetensors", arch="dfdnet_teacher_x8",
@@ -283,23 +250,23 @@ def _edge_method(tmp_path, **opts):
     return MSKDStudent(teacher=str(t_path), teacher_dictionary=str(dic), lambda_vgg=0, **opts)
 
 
-def test_adapters_map_every_edge_student_scale_but_keep_the_paper_students_own_maps(tmp_path):
+def test_adapters_map_every_edge_student_scale_but_keep_the_paper_students_own_maps(tmp_path, tiny_dictionary):
     # the teacher's SFT maps are signed; EdgeSR's 1/4 and 1/2 maps with matching channel counts are a different
     # basis (post-ReLU by default): "auto" learns a 1x1 map there, "match" (what mskd-x8 used) compares them directly
     for adapter, student, want in (("auto", "edge_sr_x8", ["Conv2d", "Conv2d", "Conv2d"]),
                                    ("match", "edge_sr_x8", ["Conv2d", "Identity", "Identity"]),
                                    ("conv1x1", "mskd_paper_student_x8", ["Conv2d", "Conv2d", "Conv2d"])):
-        method = _edge_method(tmp_path, adapter=adapter, kd_scales=[0, 1, 2])
+        method = _edge_method(tmp_path, tiny_dictionary, adapter=adapter, kd_scales=[0, 1, 2])
         model = create_model(student, decoder_channels=[64, 32, 16]) if "paper" in student else create_model(student)
         method.prepare(model)
         assert [type(method.adapters[str(i)]).__name__ for i in range(3)] == want, adapter
-    paper = _edge_method(tmp_path, kd_scales=[0, 1, 2])
+    paper = _edge_method(tmp_path, tiny_dictionary, kd_scales=[0, 1, 2])
     paper.prepare(create_model("mskd_paper_student_x8", decoder_channels=[64, 32, 16]))
     assert all(isinstance(a, torch.nn.Identity) for a in paper.adapters.values())
     with pytest.raises(ValueError, match="adapter='same'"):
-        _edge_method(tmp_path, adapter="same")
+        _edge_method(tmp_path, tiny_dictionary, adapter="same")
     with pytest.raises(ValueError, match="student_features='relu'"):
-        _edge_method(tmp_path, student_features="relu")
+        _edge_method(tmp_path, tiny_dictionary, student_features="relu")
 
 
 def test_edge_student_pre_activation_features_keep_the_negative_half_and_the_same_output():
@@ -316,7 +283,7 @@ def test_edge_student_pre_activation_features_keep_the_negative_half_and_the_sam
         torch.testing.assert_close(pre.clamp_min(0), out)
 
 
-def test_normalized_feature_terms_weigh_every_scale_alike(tmp_path):
+def test_normalized_feature_terms_weigh_every_scale_alike(tmp_path, tiny_dictionary):
     from fsr_edge.training.mskd import _standardize_like
 
     torch.manual_seed(0)
@@ -330,7 +297,8 @@ def test_normalized_feature_terms_weigh_every_scale_alike(tmp_path):
         s_c, t_c = _standardize_like(target.mean(dim=(0, 2, 3), keepdim=True).expand_as(target), target)
         assert float(torch.nn.functional.mse_loss(s_c, t_c)) == pytest.approx(1.0, rel=0.05)
     # through the method: the logged per-scale terms are standardized, and gradients reach the student
-    method = _edge_method(tmp_path, kd_scales=[0, 1, 2], normalize_features=True, student_features="pre_activation",
+    method = _edge_method(tmp_path, tiny_dictionary, kd_scales=[0, 1, 2], normalize_features=True,
+                          student_features="pre_activation",
                           lambda_adv=0.0)
     student = create_model("edge_sr_x8")
     method.prepare(student)
@@ -363,30 +331,6 @@ def test_file_id_resolves_a_bundled_name_to_its_weights_file(tmp_path):
     assert _file_id(str(tmp_path / "missing.safetensors"))[1:] == [None, None]
 
 
-def test_report_carry_over_keeps_earlier_rows_this_run_could_not_evaluate():
-    from fsr_edge.recipes.report_mskd import _label, carry_over
-
-    settings = {"limit": None, "metrics": ["psnr"]}
-    earlier = {"settings": settings, "rows": {"a": {"clean": {"means": {"psnr": 1.0}}},
-                                              "b": {"clean": {"means": {"psnr": 2.0}}}},
-               "dictionary": {"training_fp32": {"bytes": 3}}}
-    results = {"settings": dict(settings), "rows": {"a": {"clean": {"means": {"psnr": 9.0}}}}, "dictionary": {}}
-    carry_over(results, earlier)
-    assert results["rows"]["a"] == {"clean": {"means": {"psnr": 9.0}}}     # evaluated now: the new value wins
-    assert results["rows"]["b"]["carried"] is True and results["rows"]["b"]["clean"]["means"]["psnr"] == 2.0
-    assert results["dictionary"] == {"training_fp32": {"bytes": 3}}
-    assert _label("b", results["rows"]["b"]) == "b *" and _label("a", results["rows"]["a"]) == "a"
-    # carried or not, rows are listed in the tables' order (baselines, teachers, STUDENT_RUNS), unknown ones last
-    from fsr_edge.recipes.report_mskd import STUDENT_RUNS, in_table_order
-
-    first, second = list(STUDENT_RUNS)[:2]
-    assert list(in_table_order({"zzz": 0, second: 1, "bicubic": 2, first: 3})) == ["bicubic", first, second, "zzz"]
-    # rows measured under other settings (here: on the first 4 val faces only) are not mixed in
-    other = {"settings": dict(settings), "rows": {}, "dictionary": {}}
-    carry_over(other, {**earlier, "settings": {"limit": 4, "metrics": ["psnr"]}})
-    assert other["rows"] == {}
-
-
 def test_identity_folds_keep_each_identity_in_one_fold(faces_dir):
     import csv
     from pathlib import Path
@@ -410,13 +354,13 @@ def test_identity_folds_keep_each_identity_in_one_fold(faces_dir):
         identity_folds(faces_dir, split="train", n_folds=1)
 
 
-def test_feature_cache_cross_fit_takes_each_folds_features_from_its_teacher(faces_dir, tmp_path):
+def test_feature_cache_cross_fit_takes_each_folds_features_from_its_teacher(faces_dir, tmp_path, tiny_dictionary):
     """teacher=[t_0, t_1]: fold k's faces get t_k's features (every view of them); exclude_fold=k keeps only
     the other folds' items (a teacher trained without fold k)."""
     from fsr_edge.data import identity_folds
     from fsr_edge.training.mskd import FeatureCache
 
-    dic = _tiny_dictionary(tmp_path / "dic.safetensors")
+    dic = tiny_dictionary(tmp_path / "dic.safetensors")
     kwargs = {"dictionary": str(dic), "detect_landmarks": False, "decoder_channels": [16, 16, 8]}
     teachers, paths = [], []
     for k in range(2):
@@ -450,22 +394,3 @@ def test_feature_cache_cross_fit_takes_each_folds_features_from_its_teacher(face
         FeatureCache(**opts, teacher=paths[:1])
     with pytest.raises(ValueError, match="exclude_fold=2"):
         FeatureCache(**opts, exclude_fold=2)
-
-
-def test_report_fold_gap_scores_the_faces_of_each_side_of_the_split(faces_dir):
-    from fsr_edge.data import FaceDataset, identity_folds
-    from fsr_edge.metrics import psnr, quantize_8bit
-    from fsr_edge.recipes.report_mskd import fold_gap
-
-    model = load_model("bicubic-x8")
-    gap = fold_gap(model, str(faces_dir), held_out_fold=1, limit=2)
-    assert gap["trained on faces"] == gap["held out faces"] == 2
-    train = FaceDataset(faces_dir, split="train", hr_size=256, scale=8, degradation="clean", train=False, seed=0,
-                        progress=False)
-    folds = identity_folds(faces_dir, split="train")
-    for key, fold in (("trained on", 0), ("held out", 1)):
-        items = [train[i] for i, f in enumerate(folds) if f == fold][:2]
-        with torch.no_grad():
-            want = sum(float(psnr(quantize_8bit(model(it["lr_face"][None])), quantize_8bit(it["hr_face"][None])))
-                       for it in items) / 2
-        assert gap[key] == pytest.approx(want, abs=1e-3)

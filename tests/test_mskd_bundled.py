@@ -3,16 +3,17 @@ shipped files stay small. Skipped with the reason when the weights are not bundl
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from fsr_edge.models import list_models, load_model, pretrained_spec
 from fsr_edge.models._registry import WEIGHTS_DIR
 
+from conftest import require
+
 
 def _need(name: str) -> None:
-    if name not in list_models(pretrained=True):
-        pytest.skip(f"{name} weights are not bundled in this checkout (python -m fsr_edge.recipes.report_mskd --bundle)")
+    require(name in list_models(pretrained=True),
+            f"{name} weights are not bundled in this checkout (python -m research.bundle mskd)")
 
 
 def test_mskd_x8_edge_student_contract_and_size():
@@ -36,26 +37,3 @@ def test_mskd_teacher_ships_with_its_fp16_dictionary_and_template():
     with torch.no_grad():
         sr_face = teacher(torch.rand(1, 3, 32, 32))
     assert sr_face.shape == (1, 3, 256, 256) and torch.isfinite(sr_face).all()
-
-
-def test_regenerating_the_mskd_report_keeps_its_hand_written_reading():
-    from fsr_edge.recipes.report_mskd import keep_reading
-
-    old = "# MSKD\n\n| old table |\n\n## Reading (by hand)\n\n- the teacher is step-limited\n"
-    new = keep_reading("# MSKD\n\n| new table |\n", old)
-    assert new == "# MSKD\n\n| new table |\n\n## Reading (by hand)\n\n- the teacher is step-limited\n"
-    assert keep_reading("# MSKD\n", "# first report, nothing by hand\n") == "# MSKD\n"
-
-
-def test_bundled_weights_name_their_run_without_machine_paths():
-    from pathlib import Path
-
-    from fsr_edge.models import read_metadata
-    from fsr_edge.recipes.report_mskd import REPO, _source
-
-    assert _source(REPO / "runs" / "r" / "best.safetensors") == str(Path("runs") / "r" / "best.safetensors")
-    assert _source(Path("/elsewhere/best.safetensors")) == "/elsewhere/best.safetensors"
-    for name in ("mskd-x8", "mskd-teacher-x8"):
-        _need(name)
-        source = read_metadata(WEIGHTS_DIR / pretrained_spec(name).weights)["fsr_edge.source"]
-        assert source.startswith("runs/") and not Path(source).is_absolute(), (name, source)

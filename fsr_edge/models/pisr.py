@@ -6,8 +6,8 @@ Student: exactly the decoder's structure, fed the real LR face. The distillation
 training method (``fsr_edge.training.pisr``), never in the shipped student.
 
 Builders: ``pisr_student_x4/x8`` (the student and the w/o-KD baselines), ``pisr_teacher_x4/x8``.
-Bundled names: ``pisr-x4``, ``pisr-x8`` (students), ``pisr-teacher-x4/x8``, ``fsrcnn-nokd-x4/x8`` (same
-architecture trained without distillation from random init), when their weights are in ``weights/``.
+Bundled names: ``pisr-x4``, ``pisr-x8`` (students), ``pisr-teacher-x4/x8``, when their weights are in
+``weights/``. The w/o-KD ablations' weights are research material (research/weights/, not installed).
 """
 
 from __future__ import annotations
@@ -101,10 +101,6 @@ def _register_bundled() -> None:
                                f"PISR student x{scale} (FSRCNN-style, distilled from the HR-seeing teacher)"),
             f"pisr-teacher-x{scale}": (f"pisr_teacher_x{scale}", f"pisr_teacher_x{scale}.safetensors",
                                        f"PISR teacher x{scale}: autoencoder whose INPUT IS THE HR FACE (training only)"),
-            f"fsrcnn-nokd-x{scale}": (f"pisr_student_x{scale}", f"pisr_nokd_x{scale}.safetensors",
-                                      f"w/o-KD baseline x{scale}: the PISR student's architecture, L1 only, random init"),
-            f"pisr-nokd-decinit-x{scale}": (f"pisr_student_x{scale}", f"pisr_nokd_decinit_x{scale}.safetensors",
-                                            f"w/o-KD ablation x{scale}: initialised from the teacher's decoder, L1 only"),
         }
         for name, (arch, weights, description) in bundled.items():
             if (WEIGHTS_DIR / weights).exists():

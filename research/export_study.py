@@ -1,9 +1,9 @@
 """Measurements behind the compression/export choices (writes Markdown + JSON under docs/results/).
 
-    python -m fsr_edge.exporters.study int8        --model M [--faces F] -o docs/results/export_int8
-    python -m fsr_edge.exporters.study calibration --model M  --faces F  -o docs/results/export_calibration
-    python -m fsr_edge.exporters.study prune       --model M  --faces F  -o docs/results/export_prune
-    python -m fsr_edge.exporters.study dist        --dist dist               -o docs/results/export_table_latency
+    python -m research.export_study int8        --model M [--faces F] -o docs/results/export_int8
+    python -m research.export_study calibration --model M  --faces F  -o docs/results/export_calibration
+    python -m research.export_study prune       --model M  --faces F  -o docs/results/export_prune
+    python -m research.export_study dist        --dist dist               -o docs/results/export_table_latency
 
 Timings: every variant of one table runs in ONE process, interleaved round by round (A B C A B C ...), and the
 table reports medians and ratios: on a shared machine absolute milliseconds drift, ratios measured back to
@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .artifact import Precision
+from fsr_edge.exporters.artifact import Precision
 
 
 def interleaved_ms(runners: dict[str, Callable[[], object]], *, rounds: int = 15, reps: int = 10,
@@ -42,7 +42,7 @@ def interleaved_ms(runners: dict[str, Callable[[], object]], *, rounds: int = 15
 
 
 def _eval(faces: Path | None, model) -> "EvalSet":
-    from .verify import EvalSet
+    from fsr_edge.exporters.verify import EvalSet
 
     hr = model.lr_size * model.scale
     if faces is not None:
@@ -60,7 +60,7 @@ def _calib(faces: Path | None, model, size: int):
 
 
 def _val(run: Callable[[np.ndarray], np.ndarray], eval_set) -> float:
-    from .verify import val_psnr
+    from fsr_edge.exporters.verify import val_psnr
 
     return val_psnr([run(x) for x in eval_set.lr_faces], eval_set)
 
@@ -69,17 +69,17 @@ def study_int8(model, faces: Path | None, out: Path, *, threads: int = 1) -> dic
     """fp32 vs INT8 per runtime, back to back; OpenVINO per-op profile; the quantization choices."""
     import openvino as ov
 
-    from . import executorch as etx
-    from . import onnx as ox
-    from . import openvino as ovx
-    from .quantize import quantize_ptq
+    from fsr_edge.exporters import executorch as etx
+    from fsr_edge.exporters import onnx as ox
+    from fsr_edge.exporters import openvino as ovx
+    from fsr_edge.exporters.quantize import quantize_ptq
 
     work = out.parent / f".{out.name}-work"
     x = torch.from_numpy(_eval(faces, model).lr_faces[0])
     xn = x.numpy()
     calib = _calib(faces, model, 32)
     eval_set = _eval(faces, model)
-    from .quantize import skip_path_scope
+    from fsr_edge.exporters.quantize import skip_path_scope
 
     q_default = quantize_ptq(model, calib)
     q_float_skip = quantize_ptq(model, calib, ignored_scope=skip_path_scope(model))
@@ -145,7 +145,7 @@ def study_int8(model, faces: Path | None, out: Path, *, threads: int = 1) -> dic
 
 
 def _fake_art(path: Path):
-    from .artifact import Artifact, Target
+    from fsr_edge.exporters.artifact import Artifact, Target
 
     return Artifact(Target.OPENVINO, Precision.INT8, Path(path), "", (), (), runtime_config={"INFERENCE_PRECISION_HINT": "f32"})
 
@@ -176,8 +176,8 @@ def _ov_profile(core, models: dict, xn: np.ndarray, threads: int, top: int = 8) 
 
 def study_calibration(model, faces: Path, out: Path, *, sizes=(8, 32, 128)) -> dict:
     """INT8 (ONNX Q/DQ in ONNX Runtime) val PSNR vs calibration set size, plus the built-in (no face data) set."""
-    from . import onnx as ox
-    from .quantize import quantize_ptq
+    from fsr_edge.exporters import onnx as ox
+    from fsr_edge.exporters.quantize import quantize_ptq
 
     eval_set = _eval(faces, model)
     x = torch.from_numpy(eval_set.lr_faces[0])
@@ -206,9 +206,9 @@ def study_prune(model, faces: Path | None, out: Path, *, ratios=(0.25, 0.5), fin
 
     from fsr_edge.profile import count_macs, count_params
 
-    from . import onnx as ox
-    from .finetune import distill_finetune
-    from .prune import magnitude_prune, prune_channels, sparsity
+    from fsr_edge.exporters import onnx as ox
+    from fsr_edge.exporters.finetune import distill_finetune
+    from fsr_edge.exporters.prune import magnitude_prune, prune_channels, sparsity
 
     eval_set = _eval(faces, model)
     calib = _calib(faces, model, 32)
@@ -256,7 +256,7 @@ def study_dist_latency(dist: Path, *, threads: int = 1) -> dict:
 
     from fsr_edge.safety import load_executorch_method
 
-    from .manifest import load_manifest, read_golden
+    from fsr_edge.exporters.manifest import load_manifest, read_golden
 
     manifest = load_manifest(dist)
     core = ov.Core()
@@ -293,9 +293,9 @@ def study_dist_latency(dist: Path, *, threads: int = 1) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from fsr_edge.models import load_model
 
-    from ._files import atomic_write_json
+    from fsr_edge.exporters._files import atomic_write_json
 
-    p = argparse.ArgumentParser(prog="python -m fsr_edge.exporters.study", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m research.export_study", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["int8", "calibration", "prune", "dist"])
     p.add_argument("--model", help="student (int8, calibration, prune)")

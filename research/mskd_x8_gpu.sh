@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MSKD x8 on one GPU, end to end: dictionary -> teacher -> students (w/o KD, SSKD, MSKD), same data/steps/seed.
-#   bash recipes/mskd_x8_gpu.sh [FACES_DIR] [STAGES]        STAGES: any of dict,teacher,edge,paper,edge_seed1
+#   bash research/mskd_x8_gpu.sh [FACES_DIR] [STAGES]        STAGES: any of dict,teacher,edge,paper,edge_seed1
 # Writes runs/mskd_*; every run resumes if re-run. Timings: see each run's metrics.csv / summary.json.
 set -euo pipefail
 FACES=${1:-../shared/data/faces}

@@ -1,7 +1,8 @@
-"""PISR report: bundle the trained weights (optional) and regenerate docs/results/pisr.md + the picture sheet.
+"""PISR report: regenerate docs/results/pisr.md + the picture sheet (writes under --out only).
 
-    python -m fsr_edge.recipes.report_pisr                         # evaluate the bundled pisr-* weights
-    python -m fsr_edge.recipes.report_pisr --bundle runs           # first copy runs/pisr_x*_*/best.safetensors in
+    python -m research.report_pisr                         # evaluate the bundled pisr-* and the ablation weights
+    python -m research.report_pisr --runs runs             # also rebuild the per-run tables from runs/pisr_x*_*
+    python -m research.bundle pisr --runs runs             # first (release step): copy freshly trained runs in
 
 Val split of ../shared/data/faces, x4 and x8, clean (antialiased bicubic) and blind (eq. 8, seeded per image)
 LR faces: bicubic, the student w/o KD (random init), the w/o-KD ablation initialised from the teacher's
@@ -15,25 +16,28 @@ import argparse
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from research import facts_file, model_source
+
 # Relative to the working directory (the repository root): the face set sits beside the checkout.
 DEFAULT_FACES = Path(os.environ.get("FSR_EDGE_FACES", "../shared/data/faces"))
 # Where the bundled runs of each scale were trained; say so again when you retrain.
 HARDWARE = {8: "the 2-core CPU of the dev machine, two or three trainings sharing it, no GPU",
             4: "the 2-core CPU of the dev machine, three or four jobs sharing it, no GPU"}
-# report row -> (bundled name, weights file stem, run folder that trains it); the order is the table's
+# report row -> (name, weights file stem, run folder that trains it); the order is the table's. The product ships
+# the student and the teacher; the w/o-KD ablations' weights live in research/weights/ (ABLATIONS)
 ROWS = {
     "w/o KD (random init)": ("fsrcnn-nokd-x{s}", "pisr_nokd_x{s}", "pisr_x{s}_nokd"),
     "w/o KD (decoder init)": ("pisr-nokd-decinit-x{s}", "pisr_nokd_decinit_x{s}", "pisr_x{s}_nokd_decinit"),
     "PISR student": ("pisr-x{s}", "pisr_x{s}", "pisr_x{s}_student"),
     "teacher (sees HR)": ("pisr-teacher-x{s}", "pisr_teacher_x{s}", "pisr_x{s}_teacher"),
 }
+ABLATIONS = ("w/o KD (random init)", "w/o KD (decoder init)")
 METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19")
 # the three student recipes compared run for run (label, run folder pisr_x{s}_<kind>), in the order of the extra tables
 COMPARISON = (("PISR student", "student"), ("w/o KD (random init)", "nokd"), ("w/o KD (decoder init)", "nokd_decinit"))
@@ -53,46 +57,22 @@ class _TeacherInput(torch.utils.data.Dataset):
         return {"lr_face": item["hr_face"], "hr_face": item["hr_face"], "name": item["name"]}
 
 
-def bundle(runs: Path) -> list[str]:
-    """Copy each finished run's best weights (+ its training facts) into fsr_edge/models/weights/."""
-    from fsr_edge.models import read_metadata
-    from fsr_edge.models._registry import WEIGHTS_DIR
-
-    copied = []
-    for s in (4, 8):
-        for _, stem, run in ROWS.values():
-            run_dir = runs / run.format(s=s)
-            best = run_dir / "best.safetensors"
-            if not best.exists():
-                continue
-            shutil.copyfile(best, WEIGHTS_DIR / f"{stem.format(s=s)}.safetensors")
-            summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").exists() else {}
-            import yaml
-
-            cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-            facts = {"run": run.format(s=s), "best_step": int(read_metadata(best).get("fsr_edge.step", -1)),
-                     "steps": summary.get("steps"), "wall_s": summary.get("wall_s"),
-                     "best_val_psnr_clean_rgb": summary.get("best_val_psnr"), "config": cfg}
-            (WEIGHTS_DIR / f"{stem.format(s=s)}.json").write_text(json.dumps(facts, indent=1))
-            copied.append(stem.format(s=s))
-    return copied
-
-
 def evaluate(faces: Path, scales: tuple[int, ...], *, fd_scales: tuple[int, ...], fd_blind: bool, cache: dict,
              progress: bool) -> dict:
     """Metrics per scale / LR kind / row. Rows whose weights are unchanged since ``cache`` (a previous pisr.json)
     are reused: FD-VGG19 (a VGG19 pass per 256x256 face) is slow on the shared CPU: it runs only for ``fd_scales``."""
     from fsr_edge.data import FaceDataset
     from fsr_edge.metrics import evaluate_model, frechet_distance
-    from fsr_edge.models import list_models, load_model
+    from fsr_edge.models import load_model
     from fsr_edge.profile import count_macs, count_params
 
     results: dict = {}
     for s in scales:
         models: dict[str, nn.Module] = {"bicubic": load_model(f"bicubic-x{s}")}
-        for row, (name, _, _) in ROWS.items():
-            if name.format(s=s) in list_models(pretrained=True):
-                models[row] = load_model(name.format(s=s))
+        for row, (name, stem, _) in ROWS.items():
+            source = model_source(name.format(s=s), stem.format(s=s))
+            if source is not None:
+                models[row] = load_model(source)
         hr_embedding = None  # the same HR faces for clean and blind
         for deg in ("clean", "blind"):
             val = FaceDataset(faces, split="val", hr_size=256, scale=s, degradation=deg, train=False, progress=False)
@@ -156,13 +136,15 @@ def picture_sheet(faces: Path, path: Path, *, scale: int = 8, n_faces: int = 3) 
     from PIL import Image, ImageDraw
 
     from fsr_edge.data import FaceDataset
-    from fsr_edge.models import list_models, load_model
+    from fsr_edge.models import load_model
 
     val = FaceDataset(faces, split="val", hr_size=256, scale=scale, degradation="clean", train=False, progress=False)
     columns = {"LR x8 (nearest)": None, "bicubic": load_model(f"bicubic-x{scale}")}
-    for label, name in (("w/o KD", f"fsrcnn-nokd-x{scale}"), ("PISR", f"pisr-x{scale}")):
-        if name in list_models(pretrained=True):
-            columns[label] = load_model(name)
+    for label, row in (("w/o KD", "w/o KD (random init)"), ("PISR", "PISR student")):
+        name, stem, _ = ROWS[row]
+        source = model_source(name.format(s=scale), stem.format(s=scale))
+        if source is not None:
+            columns[label] = load_model(source)
     columns["HR"] = None
     box, header = 160, 18
     lo = (256 - box) // 2
@@ -329,11 +311,9 @@ def _table_section(title: str, intro: str, header: str, align: str, rows: list[s
 
 def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: float, seeds: dict,
                    shapes: list[dict], weights: list[dict], imitation: list[dict], blind_mix: list[dict]) -> None:
-    from fsr_edge.models._registry import WEIGHTS_DIR
-
     lines = ["# PISR on the face val split", "",
-             "Regenerate: `python -m fsr_edge.recipes.report_pisr` (bundled weights; `--bundle runs` first copies "
-             "freshly trained runs in). Val split of `../shared/data/faces`: 24 faces of 12 identities unseen in "
+             "Regenerate: `python -m research.report_pisr` (bundled and research/weights/ weights; "
+             "`python -m research.bundle pisr --runs runs` first copies freshly trained runs in). Val split of `../shared/data/faces`: 24 faces of 12 identities unseen in "
              "training, 256x256 HR. **clean**: antialiased bicubic LR; **blind**: the eq. 8 degradation (blur, "
              "noise, JPEG) seeded per image. Metrics from `fsr_edge.metrics`: RGB, 8-bit quantised, no border crop; "
              "FD-VGG19 is the Frechet distance on VGG19 relu5_4 features (an FID substitute, NOT comparable with "
@@ -358,7 +338,7 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
             lines.append("")
         facts = []
         for row, (_, stem, _) in ROWS.items():
-            meta = WEIGHTS_DIR / f"{stem.format(s=s)}.json"
+            meta = facts_file(stem.format(s=s))
             if meta.exists():
                 f = json.loads(meta.read_text())
                 wall = _minutes(f.get("wall_s"))
@@ -445,89 +425,6 @@ def write_markdown(results: dict, path: Path, *, sheet: Path | None, wall_s: flo
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_cards(results: dict) -> list[Path]:
-    """A model card next to each bundled student: data and attribution, degradation, training, val metrics."""
-    from fsr_edge.models._registry import WEIGHTS_DIR
-    from fsr_edge.models.pisr import STUDENT_SHAPES
-
-    cards = []
-    for scale_key, per_deg in results.items():
-        s = int(scale_key[1:])
-        facts_path = WEIGHTS_DIR / f"pisr_x{s}.json"
-        if not facts_path.exists() or "PISR student" not in per_deg.get("clean", {}):
-            continue
-        facts = json.loads(facts_path.read_text())
-        teacher = WEIGHTS_DIR / f"pisr_teacher_x{s}.json"
-        teacher_facts = json.loads(teacher.read_text()) if teacher.exists() else {}
-        method = facts["config"]["method"]
-        train_node = facts["config"]["data"]["train"]
-        jitter = _dataset_arg(train_node, "crop")
-        crops = (f"{train_node['hr_crop']}x{train_node['hr_crop']} HR random crops" if "hr_crop" in train_node
-                 else f"random square windows of {100 * jitter[0]:g}-{100 * jitter[1]:g}% of the face side resized to "
-                      "256x256" if jitter else "whole 256x256 faces")
-        p_blind = 100 * float(_dataset_arg(train_node, "p_blind"))
-        rows = []
-        for deg, per_row in per_deg.items():
-            for row in ("bicubic", "w/o KD (random init)", "PISR student"):
-                if row in per_row:
-                    r = per_row[row]
-                    rows.append(f"| {deg} | {row} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['ms_ssim']:.4f} | "
-                                f"{_fmt(r.get('fd_vgg19'), 1)} |")
-        r = per_deg["clean"]["PISR student"]
-        ablation = ""
-        dec = per_deg["clean"].get("w/o KD (decoder init)")
-        nokd = per_deg["clean"].get("w/o KD (random init)")
-        if nokd is not None:
-            ablation += (f"\nAgainst the w/o-KD baseline (same architecture, data, steps, seed, random init, L1 only): "
-                         f"{r['psnr'] - nokd['psnr']:+.2f} dB PSNR on x{s} clean val.")
-        if dec is not None:
-            # 0.05 dB: about the seed-to-seed spread of these runs (the report's two-seed table); less is a tie
-            margin = r["psnr"] - dec["psnr"]
-            verdict = ("the distillation term added to the decoder initialisation" if margin > 0.05 else
-                       f"{margin:+.2f} dB{', within seed noise' if margin >= -0.05 else ''}: on this budget the "
-                       "distillation term did NOT add measurably to the decoder initialisation; what the student "
-                       "gains over the baseline comes from starting at the teacher's decoder")
-            ablation += (f" Ablation with the same decoder init and no distillation (`pisr-nokd-decinit-x{s}`): "
-                         f"{dec['psnr']:.2f} dB vs {r['psnr']:.2f} dB: {verdict}.")
-        wall_t = _minutes(teacher_facts.get("wall_s"))
-        shape = STUDENT_SHAPES[s]
-        text = f"""# pisr-x{s}: PISR face super-resolution student, x{s} ({256 // s}x{256 // s} -> 256x256)
-
-`fsr-edge upscale --model pisr-x{s} --aligned FACE.png` (aligned face crops) or `fsr_edge.models.load_model("pisr-x{s}")`.
-
-- **Architecture**: `pisr_student_x{s}`, an FSRCNN (d={shape['d']}, s={shape['s']}, m={shape['m']}, pixel-shuffle output + bilinear skip),
-  {r['params']:,} parameters, {r['macs'] / 1e6:.1f} M MACs per {256 // s}x{256 // s} face. Input/output RGB float32 in [0, 1].
-- **Method**: PISR (Lee et al., ECCV 2020). Teacher `pisr_teacher_x{s}` (an autoencoder that sees the HR face;
-  its decoder has this exact structure) trained {teacher_facts.get('steps', '?')} steps ({wall_t}); this student was initialised from
-  the teacher's decoder and trained {facts['steps']} steps ({_minutes(facts.get('wall_s'))}) with
-  L1 + {method.get('lambda_distill')} x Laplace VID distillation at decoder feature index {method.get('distill_layer')};
-  best val step {facts['best_step']}. Recipes: `recipes/pisr_x{s}_teacher.yaml`, `recipes/pisr_x{s}_student.yaml`.
-- **Training data**: the 180-image train split of the project's face set (aligned 512x512, resized to 256),
-  {crops} with flips. Sources (CC BY 4.0): Face Research Lab London Set, Lisa DeBruine and
-  Benedict Jones, 2017, figshare, doi:10.6084/m9.figshare.5047666.v5; Young Adult White Faces with Manipulated
-  Versions (the "canada" set), Lisa DeBruine, figshare; both as distributed in the webmorphR.stim collection.
-  Small and demographically narrow: expect weaker results on faces unlike these.
-- **Degradation seen in training**: per {'crop' if 'hr_crop' in train_node else 'face'}, {100 - p_blind:g}% clean antialiased bicubic x{s}, {p_blind:g}% the eq. 8 blind
-  degradation (Gaussian/anisotropic/motion blur sigma 0.2-3, Gaussian noise 0-15/255, JPEG q40-90).
-- **Hardware**: {HARDWARE[s]}.
-
-Val split (24 faces, 12 identities unseen in training; RGB, 8-bit, no border crop; FD-VGG19 is an FID
-substitute on VGG19 features, not comparable with published FID):
-
-| LR | model | PSNR (dB) | SSIM | MS-SSIM | FD-VGG19 |
-|---|---|---:|---:|---:|---:|
-{chr(10).join(rows)}
-
-{ablation}
-
-Full comparison (w/o-KD ablations, teacher, x4 and x8, two seeds): `docs/results/pisr.md`.
-"""
-        path = WEIGHTS_DIR / f"pisr_x{s}.md"
-        path.write_text(text)
-        cards.append(path)
-    return cards
-
-
 def _from_runs(table, runs: Path | None, saved: Path, empty):
     """``table(runs)`` when training runs are given (and saved for later), else the saved copy."""
     value = table(runs) if runs is not None else (json.loads(saved.read_text()) if saved.exists() else empty)
@@ -536,11 +433,11 @@ def _from_runs(table, runs: Path | None, saved: Path, empty):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fsr_edge.recipes.report_pisr", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m research.report_pisr", description=__doc__.splitlines()[0])
     p.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="face set folder (with manifest.csv)")
     p.add_argument("--out", type=Path, default=Path("docs/results"), help="where pisr.md and the sheet go")
-    p.add_argument("--bundle", type=Path, default=None, metavar="RUNS",
-                   help="first copy RUNS/pisr_x*_*/best.safetensors into fsr_edge/models/weights/")
+    p.add_argument("--runs", type=Path, default=None, metavar="RUNS",
+                   help="rebuild the seed/shape/weight tables from RUNS/pisr_x*_* (else their saved copies)")
     p.add_argument("--scales", type=int, nargs="+", default=[8, 4])
     p.add_argument("--fd-scales", type=int, nargs="*", default=[8],
                    help="scales that get FD-VGG19 on clean LR (VGG19 at 256x256 is slow on a shared 2-core CPU)")
@@ -552,13 +449,6 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.faces / "manifest.csv").exists():
         raise SystemExit(str(ConfigError(f"{args.faces}: face set not found (no manifest.csv); pass --faces")))
     started = time.monotonic()
-    if args.bundle is not None:
-        print("bundled:", ", ".join(bundle(args.bundle)) or "nothing (no finished runs)")
-        import importlib
-
-        from fsr_edge.models import pisr
-
-        importlib.reload(pisr)  # register the names whose weights just arrived
     cache_path = args.out / "pisr.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     results = evaluate(args.faces, tuple(args.scales), fd_scales=tuple(args.fd_scales), fd_blind=args.fd_blind,
@@ -568,17 +458,15 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "pisr.json").write_text(json.dumps(results, indent=1))
     sheet = args.out / "pisr_x8_sheet.png"
     picture_sheet(args.faces, sheet)
-    seeds = _from_runs(seed_table, args.bundle, args.out / "pisr_seeds.json", {})
-    shapes = _from_runs(shape_table, args.bundle, args.out / "pisr_shapes.json", [])
-    weights = _from_runs(distill_weight_table, args.bundle, args.out / "pisr_distill_weights.json", [])
-    imitation = _from_runs(imitation_weight_table, args.bundle, args.out / "pisr_imitation_weights.json", [])
-    blind_mix = _from_runs(lambda runs: blind_mix_table(runs, args.faces), args.bundle,
+    seeds = _from_runs(seed_table, args.runs, args.out / "pisr_seeds.json", {})
+    shapes = _from_runs(shape_table, args.runs, args.out / "pisr_shapes.json", [])
+    weights = _from_runs(distill_weight_table, args.runs, args.out / "pisr_distill_weights.json", [])
+    imitation = _from_runs(imitation_weight_table, args.runs, args.out / "pisr_imitation_weights.json", [])
+    blind_mix = _from_runs(lambda runs: blind_mix_table(runs, args.faces), args.runs,
                            args.out / "pisr_blind_mix.json", [])
     write_markdown(results, args.out / "pisr.md", sheet=sheet, wall_s=time.monotonic() - started, seeds=seeds,
                    shapes=shapes, weights=weights, imitation=imitation,
                    blind_mix=blind_mix)
-    for card in write_cards(results):
-        print(f"wrote {card}")
     print(f"wrote {args.out / 'pisr.md'}")
     return 0
 

@@ -1,8 +1,8 @@
-"""MSKD x8 report: bundle the trained weights (optional) and regenerate docs/results/mskd.md, mskd.json and the
-picture sheet mskd_sheet.png.
+"""MSKD x8 report: regenerate docs/results/mskd.md, mskd.json and the picture sheet mskd_sheet.png (writes under
+--out only).
 
-    python -m fsr_edge.recipes.report_mskd                      # evaluate what exists (bundled + runs/)
-    python -m fsr_edge.recipes.report_mskd --bundle             # first ship runs/ weights as mskd-x8 / mskd-teacher-x8
+    python -m research.report_mskd                      # evaluate what exists (bundled + runs/)
+    python -m research.bundle mskd    # first (the release step): ship runs/ weights as mskd-x8 / mskd-teacher-x8
 
 Val split of ../shared/data/faces at x8 (32 -> 256), clean (antialiased bicubic) and blind (eq. 8, seeded per
 image) LR faces. Rows: bicubic, the PISR x8 student (when bundled), the DFDNet teacher (its own landmark step:
@@ -20,63 +20,13 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from research import REPO
+from research.mskd_experiments import STUDENT_RUNS
+
 DEFAULT_FACES = REPO.parent / "shared" / "data" / "faces"
 METRICS = ("psnr", "ssim", "ms_ssim", "fd_vgg19", "vgg_perceptual", "identity_cosine")
 LOWER_IS_BETTER = {"fd_vgg19", "vgg_perceptual"}
-# row label -> run folder (its best.safetensors, else final.safetensors) or bundled name
-STUDENT_RUNS = {
-    # the paper student: one fixed view per face (runs/mskd_cache/train_mix_pb25)
-    "paper student w/o KD": "mskd_paper_student_x8_wokd",
-    "paper student SSKD": "mskd_paper_student_x8_sskd",
-    "paper student MSKD": "mskd_paper_student_x8_mskd",
-    # the edge student's main ablation (recipes/mskd_edge_x8.yaml): the teacher's 4-view cache (4 jittered views
-    # per face, 25 % blind); w/o KD / SSKD / MSKD differ only in method.kd_scales
-    "edge student w/o KD": "mskd_edge_x8_wokd_j4",
-    "edge student SSKD": "mskd_edge_x8_sskd_j4",
-    "edge student MSKD": "mskd_edge_x8_mskd_j4",
-    # MSKD with the feature discriminators' term at a tenth (lambda_adv 0.1)
-    "edge student MSKD, lambda_adv 0.1": "mskd_edge_x8_mskd_j4_adv01",
-    # MSKD with its KD weight falling to 0 over the run (kd_schedule cosine: the teacher guides early steps only)
-    "edge student MSKD, KD weight cosine to 0": "mskd_edge_x8_mskd_j4_cos",
-    # second seed where the margin is small: `seed=1` only (model, adapter and discriminator init, data order);
-    # the cached LR faces (FeatureCache, seed 0) stay the same, as they are the data
-    "edge student w/o KD (seed 1)": "mskd_edge_x8_wokd_j4_seed1",
-    "edge student SSKD (seed 1)": "mskd_edge_x8_sskd_j4_seed1",
-    "edge student MSKD (seed 1)": "mskd_edge_x8_mskd_j4_seed1",
-    "edge student MSKD, lambda_adv 0.1 (seed 1)": "mskd_edge_x8_mskd_j4_adv01_seed1",
-    "edge student MSKD, KD weight cosine to 0 (seed 1)": "mskd_edge_x8_mskd_j4_cos_seed1",
-    # 1-view ablation: the same students on ONE fixed view per face (runs/mskd_cache/train_mix_pb25)
-    "edge student w/o KD, 1 view": "mskd_edge_x8_wokd",
-    "edge student SSKD, 1 view": "mskd_edge_x8_sskd",
-    "edge student MSKD, 1 view": "mskd_edge_x8_mskd",
-    "edge student w/o KD, 1 view (seed 1)": "mskd_edge_x8_wokd_seed1",
-    "edge student MSKD, 1 view (seed 1)": "mskd_edge_x8_mskd_seed1",
-    # diagnostic: MSKD's feature L2 term alone (lambda_adv 0), to tell its two halves apart
-    "edge student MSKD, L2 only, 1 view": "mskd_edge_x8_mskd_l2only",
-    "paper student w/o KD (seed 1)": "mskd_paper_student_x8_wokd_seed1",
-    "paper student MSKD (seed 1)": "mskd_paper_student_x8_mskd_seed1",
-    "paper student SSKD (seed 1)": "mskd_paper_student_x8_sskd_seed1",
-    # 1x1-adapter runs: the shipped teacher (stage 4) distilled through a 1x1 adapter at EVERY scale
-    # (method.adapter=auto; the rows above ran "match": identity at 1/4 and 1/2, which compared EdgeSR's
-    # post-ReLU maps directly with the teacher's signed SFT maps), its own cache of the same 4-view inputs
-    "edge student MSKD, 1x1 adapters, teacher stage 4": "mskd_edge_x8_mskd_t4",
-    "edge student SSKD, 1x1 adapter, teacher stage 4": "mskd_edge_x8_sskd_t4",
-    "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4": "mskd_edge_x8_mskd_adv01_t4",
-    "edge student MSKD, 1x1 adapters, teacher stage 4 (seed 1)": "mskd_edge_x8_mskd_t4_seed1",
-    "edge student SSKD, 1x1 adapter, teacher stage 4 (seed 1)": "mskd_edge_x8_sskd_t4_seed1",
-    "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4 (seed 1)": "mskd_edge_x8_mskd_adv01_t4_seed1",
-    # 3000 steps instead of 1000 (the w/o-KD baseline was still improving at 1000)
-    "edge student w/o KD, 3000 steps": "mskd_edge_x8_wokd_j4_3k",
-    "edge student MSKD, lambda_adv 0.1, 1x1 adapters, teacher stage 4, 3000 steps": "mskd_edge_x8_mskd_adv01_t4_3k",
-    # cross-fit students: the two cross-fitted teachers (CROSS_FIT_TEACHERS). "held out": every face's features
-    # come from the teacher that never saw its identity; "in sample": the same teachers swapped, each distilling
-    # the faces it trained on (the control: same teachers, same student, only memorisation differs)
-    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, held out": "mskd_edge_x8_mskd_adv01_xfit",
-    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, in sample": "mskd_edge_x8_mskd_adv01_xins",
-    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, held out (seed 1)": "mskd_edge_x8_mskd_adv01_xfit_seed1",
-    "edge student MSKD, lambda_adv 0.1, cross-fit teachers, in sample (seed 1)": "mskd_edge_x8_mskd_adv01_xins_seed1",
-}
+# STUDENT_RUNS: row label -> run folder (its best.safetensors, else final.safetensors), the experiments table's rows
 SHIP_STUDENT = "edge student SSKD"   # -> mskd-x8 (on 2 seeds the one KD setting that ties w/o KD on PSNR)
 TEACHER_RUN = "mskd_teacher_x8_stage4"   # what ships as mskd-teacher-x8 (fine-tuned on its detected landmarks)
 # earlier stages, reported to show what each bought; the students distil stage 2 (their cached teacher features)
@@ -103,44 +53,6 @@ def _source(path: Path) -> str:
         return str(path.resolve().relative_to(REPO))
     except ValueError:
         return str(path)
-
-
-def bundle(runs: Path) -> list[Path]:
-    """Ship runs/ weights: the MSKD edge student as mskd-x8, the teacher (fp16) with an fp16 dictionary split per
-    layer (each file < 4 MB) as mskd-teacher-x8."""
-    from fsr_edge.dictionary import ComponentDictionary, load_dictionary
-    from fsr_edge.models import load_model, read_metadata, save_model
-    from fsr_edge.models._registry import WEIGHTS_DIR
-
-    written = []
-    student = run_weights(runs / STUDENT_RUNS[SHIP_STUDENT])
-    if student.exists():
-        meta = read_metadata(student)
-        written.append(save_model(load_model(student), WEIGHTS_DIR / "mskd_x8.safetensors", arch="edge_sr_x8",
-                                  kwargs=json.loads(meta.get("fsr_edge.kwargs", "{}")),
-                                  metadata={"fsr_edge.source": _source(student), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
-    teacher = run_weights(runs / TEACHER_RUN)
-    if teacher.exists():
-        meta = read_metadata(teacher)
-        kwargs = json.loads(meta.get("fsr_edge.kwargs", "{}"))
-        dic = load_dictionary(kwargs["dictionary"])
-        shards = []
-        for layer in dic.layers:
-            part = ComponentDictionary({k: v for k, v in dic.atoms.items() if k.endswith("." + layer)}, (layer,),
-                                       dic.image_size, dic.info)
-            name = f"{SHIP_DICT_PREFIX}.{layer}.safetensors"
-            written.append(part.save(WEIGHTS_DIR / name, half=True))
-            shards.append(name)
-        model = load_model(teacher)
-        ship_kwargs = {**kwargs, "dictionary": shards, "detect_landmarks": True}
-        written.append(save_model(model, WEIGHTS_DIR / "mskd_teacher_x8.safetensors", arch="dfdnet_teacher_x8",
-                                  kwargs=ship_kwargs, half=True,
-                                  metadata={"fsr_edge.source": _source(teacher), "fsr_edge.step": meta.get("fsr_edge.step", "")}))
-        (WEIGHTS_DIR / "mskd_teacher_x8.json").write_text(json.dumps(ship_kwargs, indent=1) + "\n")
-    for p in written:
-        if p.stat().st_size > 4 * 2**20:
-            raise SystemExit(f"{p}: {p.stat().st_size / 2**20:.1f} MB is over the 4 MB limit for committed files")
-    return written
 
 
 def _models(runs: Path) -> dict[str, tuple[str, torch.nn.Module]]:
@@ -276,7 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faces", default=str(DEFAULT_FACES))
     parser.add_argument("--runs", default=str(REPO / "runs"))
     parser.add_argument("--out", default=str(REPO / "docs" / "results"))
-    parser.add_argument("--bundle", action="store_true", help="ship runs/ weights into fsr_edge/models/weights first")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N val faces only")
     parser.add_argument("--metrics", nargs="+", default=list(METRICS))
     parser.add_argument("--no-costs", action="store_true", help="skip latency / peak memory")
@@ -288,13 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.bundle:
-        for p in bundle(runs):
-            print(f"bundled {p} ({p.stat().st_size / 2**20:.2f} MB)")
-        import importlib
-
-        import fsr_edge.models.mskd as mskd
-        importlib.reload(mskd)   # register the names of what was just bundled
 
     from fsr_edge.data import FaceDataset
     from fsr_edge.metrics import evaluate_model
@@ -432,7 +336,7 @@ def _fmt(v, key) -> str:
 
 def _markdown(results: dict, metrics) -> str:
     lines = ["# MSKD x8: dictionary teacher and adversarial multi-scale feature distillation", "",
-             "Regenerate: `python -m fsr_edge.recipes.report_mskd` (add `--bundle` to ship new runs first). "
+             "Regenerate: `python -m research.report_mskd` (`python -m research.bundle mskd` first ships new runs). "
              f"Val split of the face set (identities disjoint from train; "
              f"{results['settings']['limit'] or 'all 24'} faces evaluated), 32x32 -> 256x256.",
              "Metrics: PSNR/SSIM/MS-SSIM on RGB, 8-bit quantised, no border crop; FD-VGG19 (Frechet distance "
