@@ -90,6 +90,20 @@ def test_tracking_keeps_the_face_between_detections(model, astronaut_frame):
     assert len({r.faces[0].track_id for r in results}) == 1          # one track through the re-detection
 
 
+def test_a_face_missed_once_by_the_detector_stays_tracked(model, astronaut_frame):
+    pipe = FacePipeline(model, detect_every=2)
+    (box,) = pipe.detect(astronaut_frame)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    hidden = astronaut_frame.copy()
+    hidden[y0 + (y1 - y0) // 5:y0 + (y1 - y0) // 2, x0:x1] = 128     # a bar over the eyes: HOG misses the face
+    assert pipe.detect(hidden) == []
+    results = [pipe(f, i / 30) for i, f in enumerate([astronaut_frame, astronaut_frame, hidden, hidden, hidden])]
+    assert [r.detected for r in results] == [True, False, True, False, True]
+    # missed on frame 2: tracked on; missed again on frame 4: dropped
+    assert [len(r.faces) for r in results] == [1, 1, 1, 1, 0]
+    assert len({r.faces[0].track_id for r in results[:4]}) == 1
+
+
 def test_stage_timings_are_reported(model, astronaut_frame):
     res = FacePipeline(model)(astronaut_frame)
     assert set(res.stages_s) == {"detect", "landmarks", "align", "upscale", "paste"}

@@ -44,6 +44,7 @@ class Track:
     box: tuple[float, float, float, float]
     smoother: OneEuroFilter | None = None
     track_id: int = 0
+    misses: int = 0                  # detection passes in a row that did not find this face
 
 
 @dataclass
@@ -162,17 +163,24 @@ class FacePipeline:
                 match = max(previous, key=lambda tr: iou(tr.box, box), default=None)
                 if match is not None and iou(match.box, box) >= _SAME_FACE_IOU:
                     previous = [tr for tr in previous if tr is not match]
-                    pairs.append((box, match))
+                    match.misses = 0
+                    pairs.append((box, match, True))
                 else:
-                    pairs.append((box, None))
+                    pairs.append((box, None, True))
+            # A tracked face the detector missed this once (HOG misses some frames of a turning face) is
+            # tracked on, so its restoration does not blink off; missed twice in a row, it is dropped.
+            for tr in previous:
+                if tr.misses < 1:
+                    tr.misses += 1
+                    pairs.append((tr.box, tr, False))
         else:
-            pairs = [(tr.box, tr) for tr in previous]
+            pairs = [(tr.box, tr, False) for tr in previous]
         tracks = []
-        for (box, old), raw in zip(pairs, self.landmarks(frame, [b for b, _ in pairs])):
+        for (box, old, detected), raw in zip(pairs, self.landmarks(frame, [p[0] for p in pairs])):
             if not np.isfinite(raw).all():
                 continue
             new_box = box_from_landmarks(raw)
-            if not run_detect and iou(new_box, box) < _SAME_FACE_IOU:
+            if not detected and iou(new_box, box) < _SAME_FACE_IOU:
                 continue  # tracking lost this face: the next frame detects again
             tr = old or Track(raw, raw, new_box, track_id=self._new_id())
             tr.raw68, tr.box = raw, new_box
@@ -183,7 +191,7 @@ class FacePipeline:
                 tr.landmarks68 = raw
             tracks.append(tr)
         self.tracks = tracks
-        if not run_detect and len(tracks) < len(pairs):
+        if len(tracks) < len(pairs):
             self._frames = 0   # a lost track: detect on the next frame
         stages["landmarks"] = time.perf_counter() - t0
 
