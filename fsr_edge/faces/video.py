@@ -57,7 +57,8 @@ def require_av():
 
 def _looks_like_container(path: Path) -> bool:
     try:
-        head = path.read_bytes()[:16] if path.stat().st_size < 16 else open(path, "rb").read(16)
+        with open(path, "rb") as f:
+            head = f.read(16)
     except OSError:
         return False
     return any(m in head for m in _CONTAINER_MAGIC)
