@@ -119,7 +119,7 @@ def test_teacher_method_losses_and_prediction_use_the_hr_face():
     assert method.predict(teacher, batch).shape == (2, 3, 32, 32)
 
 
-BUNDLED = [n for n in list_models(pretrained=True) if n.startswith(("pisr-", "fsrcnn-nokd-"))]
+BUNDLED = [n for n in list_models(pretrained=True) if n.startswith("pisr-")]
 
 
 def test_pisr_x8_is_bundled():
