@@ -26,9 +26,9 @@ def add_parser(sub, name):
     p.add_argument("--shard", action="store_true", help="one file per layer: OUTPUT.<layer>.safetensors")
     p.add_argument("--limit", type=int, default=None,
                    help="use N faces spread evenly over the split (a cheaper CPU build)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8, help="faces per VGG19 forward pass (default 8)")
+    p.add_argument("--device", default="cpu", help="torch device for the VGG19 features, e.g. cuda (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="K-means initialisation seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     return p
 

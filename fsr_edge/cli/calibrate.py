@@ -18,12 +18,12 @@ def add_parser(sub, name):
     p.add_argument("-o", "--output", required=True, type=Path, help="calibration manifest (.json) to write")
     p.add_argument("--size", type=int, default=32, help="number of faces (default 32)")
     p.add_argument("--split", default="train", help="manifest split to draw from (default train)")
-    p.add_argument("--scale", type=int, default=8)
-    p.add_argument("--hr-size", type=int, default=256)
+    p.add_argument("--scale", type=int, default=8, help="SR factor the LR faces are made for (default 8)")
+    p.add_argument("--hr-size", type=int, default=256, help="HR face side before downsampling (default 256)")
     p.add_argument("--mode", default="mix", choices=["clean", "blind", "mix"], help="degradation (as in training)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the face picks and degradations (default 0)")
     p.add_argument("--builtin", action="store_true", help="use the built-in astronaut face (no face data)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing calibration manifest")
     return p
 
 
