@@ -1,4 +1,6 @@
-"""``fsr-edge models``: bundled and registered models with scale, parameters and MACs at their input size."""
+"""fsr-edge models: the bundled models with scale, input and output size, parameters, MACs at their input size and
+role. The default student (what upscale, export and pipeline use without --model) is marked "default"; models
+meant only for training (their input is not an LR face) are marked "training only" and refused by upscale."""
 
 from __future__ import annotations
 
@@ -7,34 +9,38 @@ import json
 
 
 def add_parser(sub, name):
-    p = sub.add_parser(name, help="list bundled models (scale, params, MACs at their input size)",
+    p = sub.add_parser(name, help="list bundled models (scale, params, MACs, role; the default is marked)",
                        description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models import list_models, load_model, pretrained_spec
-    from ..profile import count_macs, count_params
+    from ..zoo import zoo
 
+    snapshot = zoo()  # no torch import while the bundled snapshot describes this install
+    default = snapshot["default"]
     rows = []
-    for name in list_models(pretrained=True):
-        spec = pretrained_spec(name)
-        model = load_model(name)
+    for name, e in sorted(snapshot["models"].items()):
+        out_side = e["lr_size"] * e["scale"]
         rows.append({
-            "name": name, "arch": spec.arch, "scale": model.scale,
-            "input": f"{model.lr_size}x{model.lr_size}", "output": f"{model.lr_size * model.scale}x{model.lr_size * model.scale}",
-            "params": count_params(model), "macs": count_macs(model, (1, 3, model.lr_size, model.lr_size)),
-            "bundled_weights": spec.weights or "-", "description": spec.description,
+            "name": name, "arch": e["arch"], "scale": e["scale"], "input": f"{e['lr_size']}x{e['lr_size']}",
+            "output": f"{out_side}x{out_side}", "params": e["params"], "macs": e["macs"],
+            "bundled_weights": e["weights"] or "-",
+            "role": "default" if name == default else "training only" if e["training_only"] else "",
+            "default": name == default, "training_only": e["training_only"], "description": e["description"],
         })
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print("| name | scale | input -> output | params | MACs | weights | description |")
-    print("|---|---|---|---|---|---|---|")
+    print("| name | role | scale | input -> output | params | MACs | weights | description |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | x{r['scale']} | {r['input']} -> {r['output']} | {r['params']:,} | "
+        name = f"**{r['name']}**" if r["default"] else r["name"]
+        print(f"| {name} | {r['role'] or '-'} | x{r['scale']} | {r['input']} -> {r['output']} | {r['params']:,} | "
               f"{_human(r['macs'])} | {r['bundled_weights']} | {r['description']} |")
+    if default:
+        print(f"\ndefault: {default} (upscale, export and pipeline use it when --model is left out)")
     return 0
 
 

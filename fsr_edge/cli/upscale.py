@@ -26,8 +26,10 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder (OUT_DIR/STEM.png)")
-    p.add_argument("--model", required=True, metavar="NAME_OR_PATH",
-                   help="bundled model name (see `fsr-edge models`) or a .safetensors file saved by fsr_edge")
+    p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                   help="bundled model name (see `fsr-edge models`) or a .safetensors file saved by fsr_edge "
+                        "(default: the bundled default student, marked in `fsr-edge models`; models marked "
+                        "training only are refused)")
     p.add_argument("--aligned", action="store_true",
                    help="inputs are aligned LR face crops of the model's input size (no detection)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.upsample < 0 or args.upsample > 3:
         raise ConfigError(f"--upsample {args.upsample}: must be 0..3")
+    args.model = _inference_model(args.model)
     if not args.aligned:
         from ..faces._dlib import require_dlib
 
@@ -181,3 +184,16 @@ def _run_videos(args: argparse.Namespace) -> int:
         print(f"{src} -> {target}: {stats.frames} frames ({stats.frames_with_faces} with faces, detector on "
               f"{stats.detections}), {stats.fps:.1f} frames/s, {stats.codec}, {stats.audio_streams} audio stream(s) copied")
     return 1 if failures else 0
+
+
+def _inference_model(name: str | None) -> str:
+    """--model, or the bundled default student; a model meant only for training is refused in one line."""
+    from ..errors import ConfigError
+    from ..exporters.pipeline import default_student
+    from ..models import training_only
+
+    name = name or default_student()
+    if training_only(name):
+        raise ConfigError(f"--model {name}: meant only for training (its input is not a low-resolution face); "
+                          f"use an upscaling model such as {default_student()} (see fsr-edge models)")
+    return name

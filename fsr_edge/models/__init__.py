@@ -1,11 +1,11 @@
 """Model builders (timm-style registry) and bundled pretrained weights."""
 
 from ._registry import (PretrainedSpec, create_model, list_models, load_model, pretrained_spec, read_metadata,
-                        register_model, register_pretrained, save_model)
+                        register_model, register_pretrained, save_model, training_only)
 from . import bicubic, edge, fsrcnn, mskd, pisr  # noqa: F401  (importing registers the builders)
 from .bicubic import Bicubic
 from .edge import EdgeSR
 from .fsrcnn import FSRCNN
 
 __all__ = ["Bicubic", "EdgeSR", "FSRCNN", "PretrainedSpec", "create_model", "list_models", "load_model", "pretrained_spec",
-           "read_metadata", "register_model", "register_pretrained", "save_model"]
+           "read_metadata", "register_model", "register_pretrained", "save_model", "training_only"]

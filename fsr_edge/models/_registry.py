@@ -25,6 +25,7 @@ from ..io import atomic_output
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _PRETRAINED: dict[str, "PretrainedSpec"] = {}
+_TRAINING_ONLY_ARCHS: set[str] = set()
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -35,6 +36,7 @@ class PretrainedSpec:
     weights: str | None           # file in fsr_edge/models/weights/, None for parameter-free models
     description: str = ""
     kwargs: dict[str, Any] = field(default_factory=dict)
+    training_only: bool = False   # not an LR -> HR model (e.g. a teacher whose input is the HR face): never for upscale
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -43,8 +45,27 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return fn
 
 
-def register_pretrained(name: str, *, arch: str, weights: str | None, description: str = "", **kwargs: Any) -> None:
-    _PRETRAINED[name] = PretrainedSpec(name, arch, weights, description, kwargs)
+def register_pretrained(name: str, *, arch: str, weights: str | None, description: str = "",
+                        training_only: bool = False, **kwargs: Any) -> None:
+    _PRETRAINED[name] = PretrainedSpec(name, arch, weights, description, kwargs, training_only)
+    if training_only:
+        _TRAINING_ONLY_ARCHS.add(arch)
+
+
+def training_only(name_or_path: str | os.PathLike) -> bool:
+    """True for a model meant only for training: a bundled name registered ``training_only``, or a .safetensors
+    file whose architecture is one of theirs. Unknown names and unreadable files are False (loading them fails
+    with its own error)."""
+    spec = _PRETRAINED.get(str(name_or_path))
+    if spec is not None:
+        return spec.training_only
+    path = Path(name_or_path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return False
+    try:
+        return read_metadata(path).get("fsr_edge.arch") in _TRAINING_ONLY_ARCHS
+    except WeightsError:
+        return False
 
 
 def list_models(*, pretrained: bool = False) -> list[str]:
@@ -130,6 +151,10 @@ def _load_into(model: nn.Module, path: Path, *, strict: bool) -> None:
         state = load_file(str(path))
     except Exception as err:
         raise WeightsError(f"{path}: cannot read weights ({_short(err)}); the file may be truncated or corrupt") from None
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise WeightsError(f"{path}: tensor {bad!r} holds NaN or Inf; the weights are corrupt or diverged "
+                           "(a model with them would output non-finite images)")
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
