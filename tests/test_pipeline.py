@@ -95,3 +95,55 @@ def test_quick_pipeline_end_to_end(tmp_path):
     assert result.report["rows"] == report["rows"]
     # a second run may replace its own earlier output without --overwrite
     main_job.check_output_dir(out, overwrite=False)
+
+
+def test_published_output_has_the_usual_permissions(tmp_path):
+    """mkdtemp makes the work folder 0700; what is published is shared: 0777/0666 minus the umask."""
+    import os
+    import stat
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=".dist.tmp-", dir=tmp_path))
+    (work / "report").mkdir(mode=0o700)
+    (work / "report" / "report.md").write_text("r")
+    (work / "manifest.json").write_text("{}")
+    os.chmod(work / "manifest.json", 0o600)
+    old = os.umask(0o022)
+    try:
+        main_job._publish(work, tmp_path / "dist")
+    finally:
+        os.umask(old)
+    out = tmp_path / "dist"
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [out, *out.rglob("*")]}
+    assert modes == {"dist": 0o755, "dist/report": 0o755, "dist/report/report.md": 0o644, "dist/manifest.json": 0o644}
+
+
+# lines the main job itself prints; anything else on stdout or stderr came from another library
+_OWN_LINE = ("[pipeline]", "[export]", "[bench]", "fsr-edge pipeline:", "  ")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _export_library_present(), reason="fsr_edge.exporters.export_student is not in this build")
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_quick_main_job_prints_no_third_party_lines(tmp_path):
+    """`fsr-edge pipeline --quick` as a user runs it: every line of its output is its own (no warnings, log lines or
+    progress bars of other libraries), each artifact's status appears once, and --verbose is offered."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from fsr_edge.models import create_model, save_model
+
+    torch.manual_seed(0)
+    student = save_model(create_model("edge_sr_x8"), tmp_path / "student.safetensors", arch="edge_sr_x8")
+    done = subprocess.run([sys.executable, "-m", "fsr_edge.cli", "pipeline", "-o", str(tmp_path / "dist"), "--quick",
+                           "--model", str(student), "--threads", "1", "--teacher", "bicubic-x8"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    foreign = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip() and not ln.startswith(_OWN_LINE)]
+    assert not foreign, "\n".join(foreign)
+    assert done.stderr.strip() == ""
+    manifest = json.loads((tmp_path / "dist" / "manifest.json").read_text())
+    for art in manifest["artifacts"]:
+        assert sum(art["id"] in ln for ln in done.stdout.splitlines() if ln.startswith(("[export]", "[pipeline]"))) == 1

@@ -95,11 +95,7 @@ def run_pipeline(out_dir: str | Path = "dist", *, model: str | None = None, teac
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         say(f"[pipeline] 1/3 export {student} to every target available here -> {out_dir}/")
-        manifest = _export(student, work, data=data, quick=quick, say=say)
-        for art in manifest["artifacts"]:
-            v = art.get("verification") or {}
-            say(f"[pipeline]     {art.get('id')}: {v.get('status', '?')}"
-                + (f" ({v['reason']})" if v.get("reason") else ""))
+        manifest = _export(student, work, data=data, quick=quick, say=say)  # its log says each artifact's status
         say(f"[pipeline] 2/3 benchmark against {teacher or 'no teacher'} -> {out_dir}/report/")
         options = BenchOptions(threads=threads, time_cap_s=1.0 if quick else 5.0, crosscheck_s=1.0 if quick else 10.0,
                                eval_limit=4 if quick else None, min_iterations=20 if quick else 50,
@@ -119,6 +115,7 @@ def run_pipeline(out_dir: str | Path = "dist", *, model: str | None = None, teac
 
 def _publish(work: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` by the finished ``work`` folder: rename aside, rename in, then delete the old one."""
+    share_modes(work)
     old = None
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -131,3 +128,18 @@ def _publish(work: Path, out_dir: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def share_modes(root: Path) -> None:
+    """The usual modes under ``root`` (0777/0666 minus the umask: 0755 folders, 0644 files with umask 022):
+    ``tempfile.mkdtemp`` makes the work folder owner-only (0700), and a published ``dist/`` is meant to be shared."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(root, 0o777 & ~mask)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, (0o777 if os.access(path, os.X_OK) else 0o666) & ~mask)
