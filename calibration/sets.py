@@ -8,17 +8,27 @@ Selection rule (``select_calibration_set``), stated once:
   4. stop at ``size`` images.
   So 8 images cover 8 identities spread over every source and expression, and 32 or 128 images add identities
   before they repeat one.
-Degradation: exactly the training degradation (``fsr_edge.data``, MIX by default: blind eq. 8 with probability
+Photometric spread (``photometric=True``, the default): before degrading, each HR face gets a seeded random
+change of exposure, contrast, gamma, white balance and saturation, and about one face in three is shrunk onto a
+flat black, dark, grey, bright or white background (``fsr_edge.data.photometric``). Quantizer ranges of internal
+activations are set from these faces, so they cover the dark, bright and flat-backdrop photos a runtime meets,
+not only the exposure of one studio capture. (The input's own range is never calibrated: it is [0, 1] by
+construction, see ``fsr_edge.exporters.quantize``.)
+Degradation: the training degradation (``fsr_edge.data``, MIX by default: blind eq. 8 with probability
 ``p_blind``, else clean bicubic), seeded per item by ``(seed, i)``; the drawn parameters are written into the
 manifest so the LR faces replay bit for bit.
+Faces never come from a split used to check the model (``val``, ``wild``): calibrating there would make the
+verification gates pass on the faces the ranges were fitted to.
 
 Manifest (JSON): ``{"format": "fsr_edge.calibration/1", "rule", "seed", "scale", "hr_size", "mode", "root",
-"items": [{"path", "sha256", "identity", "expression", "source", "degradation": {...}}]}``. ``path`` is relative
+"items": [{"path", "sha256", "identity", "expression", "source", "degradation": {...}, "photometric": {...}}]}``
+(``photometric`` empty: the face as it is). ``path`` is relative
 to ``root`` when possible. Loading checks every sha256, so a changed face is caught, not silently used.
 
 Built-in set (``builtin_calibration_set``): no face data needed. A face crop of ``skimage.data.astronaut()``
-(a real photo that ships inside scikit-image) with small shifts, flips and the same degradations. It is ONE
-identity: good enough to place quantizer ranges for a fresh install, not a substitute for a real set.
+(a real photo that ships inside scikit-image) with small shifts, flips, the same photometric spread and the same
+degradations. It is ONE identity: good enough to place quantizer ranges for a fresh install, not a substitute for
+a real set.
 
 Tensor contract of every loader: ``lr_face`` (1, 3, h, w), RGB, float32 in [0, 1].
 """
@@ -42,6 +52,9 @@ from fsr_edge.errors import ConfigError, ImageError
 from fsr_edge.safety import sha256_file as _sha256_file
 
 FORMAT = "fsr_edge.calibration/1"
+RULE = "round-robin over (source, expression) groups, one image per identity first"
+# Splits that exist to check models on faces they were not made from: never calibrate or train on them.
+CHECK_ONLY_SPLITS = ("val", "wild")
 BUILTIN_ROOT = "builtin:skimage.astronaut"
 # (top, left, side) of the astronaut's face in the 512x512 image: a roughly FFHQ-style square crop.
 _ASTRONAUT_FACE = (0, 110, 240)
@@ -55,6 +68,7 @@ class CalibrationItem:
     expression: str = ""
     source: str = ""
     degradation: dict[str, Any] = field(default_factory=dict)   # fsr_edge.data.DegradationParams.to_dict()
+    photometric: dict[str, Any] = field(default_factory=dict)   # fsr_edge.data.PhotometricParams.to_dict()
 
 
 @dataclass
@@ -67,7 +81,7 @@ class CalibrationSet:
     scale: int = 8
     hr_size: int = 256
     mode: str = "mix"
-    rule: str = "round-robin over (source, expression) groups, one image per identity first"
+    rule: str = ""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -109,7 +123,14 @@ class CalibrationSet:
                 for it, hr in zip(self.items, self.hr_faces())]
 
     def hr_faces(self) -> list[torch.Tensor]:
-        """Every item's HR face (3, hr_size, hr_size), after checking its sha256."""
+        """Every item's HR face (3, hr_size, hr_size) with its photometric change (what its LR face is made
+        from), after checking the source image's sha256."""
+        from fsr_edge.data.photometric import PhotometricParams, apply_photometric
+
+        return [apply_photometric(face, PhotometricParams.from_dict(it.photometric)) if it.photometric else face
+                for it, face in zip(self.items, self._source_faces())]
+
+    def _source_faces(self) -> list[torch.Tensor]:
         if self.root == BUILTIN_ROOT:
             faces = _astronaut_variants(self.hr_size)
             out = []
@@ -155,12 +176,16 @@ class CalibrationSet:
 
 
 def select_calibration_set(root: str | os.PathLike, *, size: int = 32, seed: int = 0, split: str | None = "train",
-                           scale: int = 8, hr_size: int = 256, mode: str = "mix", p_blind: float = 0.5) -> CalibrationSet:
-    """Choose ``size`` faces from a face folder / manifest by the module's rule, with training degradations."""
+                           scale: int = 8, hr_size: int = 256, mode: str = "mix", p_blind: float = 0.5,
+                           photometric: bool = True) -> CalibrationSet:
+    """Choose ``size`` faces from a face folder / manifest by the module's rule, with the photometric spread and
+    the training degradations."""
     from fsr_edge.data import find_faces, sample_degradation
 
     if size < 1:
         raise ConfigError(f"calibration size must be >= 1, got {size}")
+    if split in CHECK_ONLY_SPLITS:
+        raise ConfigError(f"split {split!r} is for checking models, never for calibration; use 'train'")
     root = Path(root)
     records = find_faces(root, split=split if (root / "manifest.csv").is_file() or root.suffix == ".csv" else None)
     meta = _manifest_rows(root)
@@ -202,12 +227,13 @@ def select_calibration_set(root: str | os.PathLike, *, size: int = 32, seed: int
         rel = os.path.relpath(rec.path, base)
         items.append(CalibrationItem(path=rel, sha256=_sha256_file(rec.path), identity=row.get("identity", rec.name),
                                      expression=row.get("expression", ""), source=row.get("source_set", ""),
-                                     degradation=params.to_dict()))
-    return CalibrationSet(items=items, root=str(base.resolve()), seed=seed, scale=scale, hr_size=hr_size, mode=mode)
+                                     degradation=params.to_dict(), photometric=_photometric(photometric, seed, i)))
+    return CalibrationSet(items=items, root=str(base.resolve()), seed=seed, scale=scale, hr_size=hr_size, mode=mode,
+                          rule=_rule(RULE, photometric))
 
 
 def builtin_calibration_set(*, size: int = 8, seed: int = 0, scale: int = 8, hr_size: int = 256,
-                            mode: str = "mix", p_blind: float = 0.5) -> CalibrationSet:
+                            mode: str = "mix", p_blind: float = 0.5, photometric: bool = True) -> CalibrationSet:
     """The always-available set: astronaut face crops (shifts/flips) with the training degradations."""
     from fsr_edge.data import sample_degradation
 
@@ -219,9 +245,10 @@ def builtin_calibration_set(*, size: int = 8, seed: int = 0, scale: int = 8, hr_
         params = sample_degradation(scale=scale, mode=mode, seed=(seed, i), p_blind=p_blind)
         items.append(CalibrationItem(path=f"astronaut/{variant}", sha256=_sha256_bytes(_u8(faces[variant]).tobytes()),
                                      identity="astronaut", expression="smiling", source="skimage",
-                                     degradation=params.to_dict()))
+                                     degradation=params.to_dict(), photometric=_photometric(photometric, seed, i)))
     return CalibrationSet(items=items, root=BUILTIN_ROOT, seed=seed, scale=scale, hr_size=hr_size, mode=mode,
-                          rule="built-in: skimage astronaut face crop, shifted/flipped variants (one identity)")
+                          rule=_rule("built-in: skimage astronaut face crop, shifted/flipped variants (one identity)",
+                                     photometric))
 
 
 def astronaut_face(hr_size: int = 256) -> torch.Tensor:
@@ -230,6 +257,16 @@ def astronaut_face(hr_size: int = 256) -> torch.Tensor:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
+
+def _photometric(enabled: bool, seed: int, i: int) -> dict:
+    from fsr_edge.data.photometric import sample_photometric
+
+    return sample_photometric(seed=(seed, i)).to_dict() if enabled else {}
+
+
+def _rule(rule: str, photometric: bool) -> str:
+    return rule + ("; photometric spread (fsr_edge.data.photometric)" if photometric else "")
+
 
 def _astronaut_variants(hr_size: int) -> dict[str, torch.Tensor]:
     from skimage import data as skdata
