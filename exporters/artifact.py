@@ -42,6 +42,8 @@ SUPPORTED: dict[Target, tuple[Precision, ...]] = {
 }
 
 INPUT_NAME, OUTPUT_NAME = "lr_face", "sr_face"
+# Every artifact's input is an 8-bit image as float32: its range is known, never calibrated.
+INPUT_RANGE = (0.0, 1.0)
 
 
 class RuntimeUnavailable(Exception):
@@ -75,7 +77,7 @@ class Artifact:
 def io_contract(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
     """The tensor contract written into the manifest for one input or output."""
     return {"name": name, "shape": list(shape), "dtype": "float32", "layout": "NCHW", "channel_order": "RGB",
-            "value_range": [0.0, 1.0], "normalization": "none"}
+            "value_range": list(INPUT_RANGE), "normalization": "none"}
 
 
 def check_precision(target: Target, precision: Precision) -> None:

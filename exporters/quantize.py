@@ -8,8 +8,13 @@ NNCF-style steps (its QAT example):
     save_quantized(q_student, path, base_model=student); load_quantized(path)
 
 Quantization choices (measured in docs/results/export_int8.md):
-  - preset PERFORMANCE: symmetric INT8 weights and activations (activations after ReLU get unsigned 8-bit
-    with zero point 0).
+  - preset PERFORMANCE: symmetric INT8 weights (per channel) and activations (activations after ReLU get
+    unsigned 8-bit with zero point 0).
+  - ranges the graph fixes are set by construction, never calibrated (``pin_known_ranges``): the input
+    ``lr_face`` is an 8-bit image in [0, 1], so its quantizer is [0, 1] with step 1/255 and zero point 0; so is
+    every op that cannot leave its input's range (bilinear/nearest resize, pixel shuffle, max pool) when its
+    input is such a tensor. A calibrated input range clips every pixel brighter than the brightest calibration
+    pixel, on the skip path that carries most of the image. Pinned quantizers are frozen in QAT.
   - no ignored scope by default: keeping the full-resolution output add and the bilinear skip in float was
     measured against quantizing everything (OpenVINO via the Q/DQ ONNX, val faces): same latency, same val PSNR
     (within 0.01 dB), so NNCF's default placement stays. ``ignored_scope=skip_path_scope(model)`` keeps them float.
@@ -23,6 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -72,9 +78,98 @@ def quantize_ptq(model: nn.Module, calibration, *, subset_size: int | None = Non
     use_reference_kernels()
     dataset = calibration.to_nncf()
     n = len(calibration)
-    return nncf.quantize(_copy(model).eval(), dataset, subset_size=subset_size or n,
-                         preset=nncf.QuantizationPreset.PERFORMANCE, ignored_scope=ignored_scope,
-                         fast_bias_correction=fast_bias_correction)
+    quantized = nncf.quantize(_copy(model).eval(), dataset, subset_size=subset_size or n,
+                              preset=nncf.QuantizationPreset.PERFORMANCE, ignored_scope=ignored_scope,
+                              fast_bias_correction=fast_bias_correction)
+    pin_known_ranges(quantized, example_input=calibration.lr_faces()[0])
+    return quantized
+
+
+# Ops whose output stays inside the range of their (single) tensor input.
+_RANGE_KEEPING_OPS = {"interpolate": lambda kw: kw.get("mode") in ("bilinear", "nearest", "nearest-exact")
+                      and not kw.get("antialias"),
+                      "pixel_shuffle": lambda kw: True, "max_pool2d": lambda kw: True}
+
+
+def known_range_tensors(model: nn.Module, example_input: Tensor) -> dict[str, tuple[float, float]]:
+    """NNCF graph node name -> (low, high) for the tensors whose range the graph fixes: the image input
+    ``[0, 1]`` and range-keeping ops (``_RANGE_KEEPING_OPS``) fed only by such tensors."""
+    from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
+
+    from .artifact import INPUT_RANGE
+
+    graph = build_nncf_graph(model, example_input)   # NNCF's hooks add no nodes: the float model's graph
+    known: dict[str, tuple[float, float]] = {}
+    for node in graph.topological_sort():
+        if node.metatype.__name__ == "PTInputNoopMetatype":
+            known[node.node_name] = INPUT_RANGE
+            continue
+        sources = [e.from_node.node_name for e in graph.get_input_edges(node)
+                   if e.from_node.metatype.__name__ != "PTConstNoopMetatype"]
+        if len(sources) != 1 or sources[0] not in known:
+            continue
+        attrs = node.layer_attributes
+        keeps = _RANGE_KEEPING_OPS.get(getattr(getattr(attrs, "func", None), "__name__", ""))
+        # An NNCF fake-quant node on a pinned tensor keeps its range too (on an already quantized model).
+        is_quantizer = node.node_name.startswith(("post_hook__", "pre_hook__"))
+        if is_quantizer or (keeps is not None and keeps(getattr(attrs, "op_kwargs", {}) or {})):
+            known[node.node_name] = known[sources[0]]
+    return known
+
+
+def pin_known_ranges(quantized_model: nn.Module, *, example_input: Tensor) -> list[str]:
+    """Set the activation quantizers of range-known tensors (``known_range_tensors``) to exactly their range,
+    unsigned 8-bit with zero point 0 (for [0, 1]: scale 1/255), and freeze them. Returns the pinned names."""
+    known = known_range_tensors(quantized_model, example_input)
+    pinned = []
+    for name, quantizer in _activation_quantizers(quantized_model):
+        node_name = name.rsplit("__", 1)[0]
+        if node_name not in known:
+            continue
+        low, high = known[node_name]
+        _set_range(quantizer, low, high)
+        pinned.append(node_name)
+    return pinned
+
+
+def activation_ranges(quantized_model: nn.Module) -> dict[str, tuple[float, float]]:
+    """Each activation quantizer's representable range (low, high), keyed by the tensor it quantizes."""
+    out = {}
+    for name, q in _activation_quantizers(quantized_model):
+        scale = float(q.scale.detach().flatten()[0]) if hasattr(q, "scale") else None
+        if scale is not None:
+            low = scale * q.level_low / q.level_high
+            out[name.rsplit("__", 1)[0]] = (low, scale)
+        else:
+            low = float(q.input_low.detach().flatten()[0])
+            out[name.rsplit("__", 1)[0]] = (low, low + float(q.input_range.detach().flatten()[0]))
+    return out
+
+
+def _activation_quantizers(model: nn.Module):
+    """(hook key, quantizer) for NNCF's activation quantizers (post-hooks on op outputs)."""
+    prefix = "__nncf_hooks.post_hooks."
+    for name, module in model.named_modules():
+        if name.startswith(prefix) and name.count(".") == 3 and hasattr(module, "level_high"):
+            yield name[len(prefix):].rsplit(".", 1)[0], module
+
+
+def _set_range(quantizer: nn.Module, low: float, high: float) -> None:
+    if low < 0:
+        raise ValueError(f"pinned ranges are unsigned here, got [{low}, {high}]")
+    if hasattr(quantizer, "_scale_param_storage"):          # SymmetricQuantizer: [0, scale] when unsigned
+        if quantizer.signed:
+            quantizer.signed = False
+            quantizer.set_levels()
+        storage = quantizer._scale_param_storage
+        storage.data.fill_(float(np.log(high)) if quantizer.is_using_log_scale_storage else high)
+        storage.requires_grad_(False)
+    else:                                                    # AsymmetricQuantizer: [input_low, input_low + range]
+        quantizer.input_low.data.fill_(low)
+        quantizer._input_range_param_storage.data.fill_(high - low)
+        quantizer.input_low.requires_grad_(False)
+        quantizer._input_range_param_storage.requires_grad_(False)
+
 
 
 def qat_finetune(quantized_model: nn.Module, *, teacher: nn.Module, lr_faces: list[Tensor],
@@ -126,6 +221,9 @@ def load_quantized(path: str | os.PathLike) -> tuple[nn.Module, dict[str, str]]:
     if missing or unexpected:
         raise WeightsError(f"{path}: quantized state does not fit {meta['fsr_edge.arch']} "
                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+    # A state made before its input range was pinned, or edited by hand, still gets the graph's fixed ranges.
+    lr_size = int(getattr(model, "lr_size", 32))
+    pin_known_ranges(qmodel, example_input=torch.zeros(1, 3, lr_size, lr_size))
     return qmodel.eval(), meta
 
 
