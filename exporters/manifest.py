@@ -33,6 +33,15 @@ Each artifact::
              output: {file, shape, dtype, byte_order}, output_source: "artifact"|"pytorch_fp32_reference",
              min_psnr_db: float}     raw little-endian float32 .bin files, NCHW, next to the artifact
     export_status: exported | not_available | error, export_reason: str, notes: [str]
+    files: {relative path: sha256}       every file the artifact needs (model, OpenVINO .bin, golden pair);
+                                         checked by ``check_artifact_files`` before anything loads the artifact
+
+Verification (exporters/verify.py): ``subsets`` holds one record per face subset (val-clean, val-blind,
+wild-clean, wild-blind, stress, or the bundled faces' subsets): faces, min / mean PSNR vs the reference,
+mean and worst-face drop, the worst face, status and reason. The top-level numbers summarise them.
+
+Paths in a manifest are relative POSIX paths inside DIST: absolute paths, ``..``, symlinks and anything but
+regular files and folders (FIFOs, devices) are refused by ``resolve_inside``, before any file is opened.
 
 Consumers should use only artifacts whose ``verification.status`` is ``passed`` (or ``skipped`` where the
 runtime cannot run on the exporting machine, e.g. Core ML on Linux, after their own golden self-check).
@@ -40,9 +49,11 @@ runtime cannot run on the exporting machine, e.g. Core ML on Linux, after their 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -69,6 +80,113 @@ def digest(path: Path) -> tuple[str, int]:
     return sha256_file(path), size
 
 
+def artifact_paths(entry: dict) -> list[str]:
+    """Every file an artifact entry names: its file (or folder), extra files, golden input and output."""
+    paths = [entry.get("file"), *(entry.get("extra_files") or [])]
+    golden = entry.get("golden") or {}
+    paths += [(golden.get(k) or {}).get("file") for k in ("input", "output")]
+    return [p for p in paths if p]
+
+
+def file_digests(dist: Path, paths: list[str]) -> dict[str, str]:
+    return {rel: sha256_file(resolve_inside(dist, rel)) for rel in paths}
+
+
+def resolve_inside(dist: str | os.PathLike, rel: object) -> Path:
+    """``DIST/rel`` after proving it is a relative path that stays inside DIST with no symlink on the way and
+    names a regular file or a folder (never a FIFO or device, which would hang or feed a reader forever)."""
+    from fsr_edge.errors import WeightsError
+
+    dist = Path(dist)
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        raise WeightsError(f"manifest path {rel!r}: not a file name; refused")
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or Path(rel).drive or ".." in parts:
+        raise WeightsError(f"manifest path {rel!r}: must be a relative path inside {dist} (no absolute path, no "
+                           "'..'); refused")
+    cur = dist
+    for part in parts:
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except OSError:
+            raise WeightsError(f"{cur}: named in the manifest but missing; re-export") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise WeightsError(f"{cur}: a symlink; manifest paths must be plain files inside {dist}; refused")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise WeightsError(f"{cur}: not a regular file (a FIFO, socket or device); refused")
+    if stat.S_ISDIR(st.st_mode):
+        for q in cur.rglob("*"):
+            mode = os.lstat(q).st_mode
+            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise WeightsError(f"{q}: a symlink or special file inside an artifact folder; refused")
+    return cur
+
+
+def check_artifact_files(dist: str | os.PathLike, entry: dict) -> list[str]:
+    """Problems with an artifact's files (empty when every file is in place and matches its sha256)."""
+    from fsr_edge.errors import WeightsError
+
+    recorded = dict(entry.get("files") or {})
+    if entry.get("file") and entry.get("sha256"):
+        recorded.setdefault(entry["file"], entry["sha256"])
+    problems = []
+    for rel in artifact_paths(entry):
+        try:
+            path = resolve_inside(dist, rel)
+        except WeightsError as err:
+            problems.append(str(err))
+            continue
+        expected = recorded.get(rel)
+        if expected is None:
+            problems.append(f"{rel}: no sha256 recorded for it in the manifest")
+        elif sha256_file(path) != expected:
+            problems.append(f"{rel}: sha256 differs from the manifest; the file was changed or truncated; re-export")
+    return problems
+
+
+@contextlib.contextmanager
+def export_lock(dist: Path):
+    """Hold ``DIST/.export.lock`` for the duration of an export: a second export into the same folder is
+    refused (never interleaved). A lock left by a killed export names its process; it is taken over only
+    when that process no longer exists."""
+    from fsr_edge.errors import ConfigError
+
+    dist.mkdir(parents=True, exist_ok=True)
+    lock = dist / ".export.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise ConfigError(f"{dist}: another export (process {pid}) is writing this folder; wait for it or "
+                                  "choose another -o") from None
+            lock.unlink(missing_ok=True)      # stale: its process is gone
+    else:
+        raise ConfigError(f"{dist}: cannot take the export lock {lock}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_golden(array: np.ndarray, path: Path) -> dict:
     """Raw little-endian float32 (readable from Kotlin/C++ without a parser) + its shape for the manifest."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +195,7 @@ def write_golden(array: np.ndarray, path: Path) -> dict:
 
 
 def read_golden(dist: Path, entry: dict) -> np.ndarray:
-    return np.fromfile(Path(dist) / entry["file"], dtype="<f4").reshape(entry["shape"])
+    return np.fromfile(resolve_inside(dist, entry["file"]), dtype="<f4").reshape(entry["shape"])
 
 
 def machine_info() -> dict:
@@ -113,7 +231,7 @@ def new_manifest(*, model: dict, calibration: dict | None, verification_faces: s
 def write_manifest(dist: Path, manifest: dict) -> Path:
     validate(manifest)
     path = Path(dist) / "manifest.json"
-    return atomic_write_json(path, manifest, indent=2, default=_json_default)
+    return atomic_write_json(path, manifest, indent=2, default=_json_default, allow_nan=False)
 
 
 def load_manifest(dist: Path) -> dict:
@@ -137,12 +255,18 @@ def validate(manifest: dict) -> None:
         if missing:
             raise ConfigError(f"export manifest: {where} lacks {', '.join(missing)}")
 
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"export manifest: must be a JSON object, got {type(manifest).__name__}")
     need(manifest, TOP_KEYS, "top level")
     if manifest["format"] != FORMAT:
         raise ConfigError(f"export manifest: format {manifest['format']!r}, expected {FORMAT!r}")
     need(manifest["model"], ("name", "arch", "scale", "lr_size", "params", "macs", "weights_sha256"), "model")
+    if not isinstance(manifest["artifacts"], list):
+        raise ConfigError(f"export manifest: 'artifacts' must be a list, got {type(manifest['artifacts']).__name__}")
     ids = set()
     for art in manifest["artifacts"]:
+        if not isinstance(art, dict):
+            raise ConfigError(f"export manifest: each artifact must be an object, got {type(art).__name__}")
         need(art, ARTIFACT_KEYS, f"artifact {art.get('id', '?')}")
         need(art["verification"], VERIFICATION_KEYS, f"artifact {art['id']} verification")
         if art["verification"]["status"] not in ("passed", "failed", "skipped"):

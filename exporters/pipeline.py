@@ -1,11 +1,15 @@
 """Export one student to many targets, verify each artifact, write DIST/manifest.json (``fsr-edge export``).
 
 Flat steps:
-  1. load the student (bundled name or .safetensors) and the evaluation faces (val split, or built-in);
-  2. INT8 provenance: a calibration set (given manifest, face folder, or built-in), then the NNCF-quantized
-     student for the Q/DQ targets: the bundled QAT state when it was made from exactly these weights, else PTQ;
-  3. per target x precision: export -> load the saved file in its runtime -> verify vs fp32 PyTorch -> golden pair;
-  4. manifest (schema: exporters/manifest.py).
+  1. load the student (bundled name or .safetensors) and the verification suite (val, wild and stress subsets
+     of a face folder, or the bundled London val faces and their stress set: exporters/verify.py);
+  2. INT8 provenance: a calibration set (given manifest, face folder's train split, or built-in), then the
+     NNCF-quantized student for the Q/DQ targets: the bundled QAT state when it was made from exactly these
+     weights, else PTQ;
+  3. per target x precision: export -> load the saved file in its runtime -> verify vs fp32 PyTorch on every
+     subset -> golden pair (the fp32 PyTorch output, with the tolerance the runtime must meet);
+  4. manifest (schema: exporters/manifest.py), with the sha256 of every file each artifact needs.
+A lock file in the output folder refuses a second export into it while one is running.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from fsr_edge.errors import ConfigError, FsrEdgeError
 from . import manifest as mf
 from .artifact import (INPUT_NAME, OUTPUT_NAME, SUPPORTED, Artifact, Precision, RuntimeUnavailable, Target,
                        io_contract)
-from .verify import GOLDEN_MIN_PSNR_DB, EvalSet, reference_outputs, val_psnr, verify
+from .verify import GOLDEN_MIN_PSNR_DB, VerificationSuite, psnr, val_psnr, verify
 
 # The student the toolkit ships; until the MSKD student is registered the PISR student stands in.
 DEFAULT_STUDENT = "mskd-x8"
@@ -59,14 +63,22 @@ def export_student(model: str, out_dir: str | Path, *, targets: Iterable[str] = 
                    shapes: list[tuple[int, int]] | None = None, overwrite: bool = False, seed: int = 0,
                    progress: bool = True, log=print) -> dict:
     """Run the whole export (see the module docstring); returns the manifest dict (also written to disk)."""
-    from fsr_edge.models import load_model, pretrained_spec, read_metadata
+    out_dir = Path(out_dir)
+    if (out_dir / "manifest.json").exists() and not overwrite:
+        raise ConfigError(f"{out_dir}/manifest.json exists; choose another -o or pass --overwrite")
+    with mf.export_lock(out_dir):
+        return _export_student(model, out_dir, targets=targets, precisions=precisions, faces_dir=faces_dir,
+                               calibration=calibration, calibration_size=calibration_size, qat_state=qat_state,
+                               shapes=shapes, seed=seed, log=log)
+
+
+def _export_student(model: str, out_dir: Path, *, targets, precisions, faces_dir, calibration, calibration_size: int,
+                    qat_state: str, shapes, seed: int, log) -> dict:
+    from fsr_edge.models import load_model
     from fsr_edge.profile import count_macs, count_params
 
     from .quantize import weights_sha256
 
-    out_dir = Path(out_dir)
-    if (out_dir / "manifest.json").exists() and not overwrite:
-        raise ConfigError(f"{out_dir}/manifest.json exists; choose another -o or pass --overwrite")
     targets = [Target(t) for t in targets]
     precisions = [Precision(p) for p in precisions]
     student = load_model(model).eval()
@@ -74,21 +86,19 @@ def export_student(model: str, out_dir: str | Path, *, targets: Iterable[str] = 
     lr_size = int(student.lr_size)
     shapes = shapes or [(lr_size, lr_size)]
 
-    # 1. evaluation faces
-    if faces_dir is not None and (Path(faces_dir) / "manifest.csv").exists():
-        eval_set = EvalSet.from_faces(faces_dir, split="val", scale=student.scale, hr_size=lr_size * student.scale,
-                                      seed=seed)
-    else:
-        eval_set = EvalSet.builtin(scale=student.scale, hr_size=lr_size * student.scale, seed=seed)
-    log(f"verification faces: {eval_set.source}")
-    reference = reference_outputs(student, eval_set)
-    fp32_val = val_psnr(reference, eval_set)
+    # 1. verification suite
+    suite = verification_suite(faces_dir, scale=student.scale, hr_size=lr_size * student.scale, seed=seed)
+    for subset in suite.subsets:
+        log(f"verification faces: {subset.name}: {subset.source}")
+    references = suite.references(student)
+    check_finite(references, what=f"the fp32 PyTorch student {model}")
+    fp32_val = val_psnr(references[0], suite.subsets[0])
     sha = weights_sha256(student)
     manifest = mf.new_manifest(
         model={"name": str(model), "arch": arch, "kwargs": kwargs, "scale": int(student.scale), "lr_size": lr_size,
                "params": count_params(student), "macs": count_macs(student, (1, 3, lr_size, lr_size)),
                "weights_sha256": sha, "fp32_val_psnr_db": None if fp32_val is None else round(fp32_val, 4)},
-        calibration=None, verification_faces=eval_set.source)
+        calibration=None, verification_faces=suite.describe())
 
     # 2. INT8 provenance
     calib = qmodel = None
@@ -102,28 +112,40 @@ def export_student(model: str, out_dir: str | Path, *, targets: Iterable[str] = 
     out_dir.mkdir(parents=True, exist_ok=True)
     for h, w in shapes:
         example = torch.zeros(1, 3, h, w)
-        shape_eval = eval_set if (h, w) == (lr_size, lr_size) else eval_set.resized(h)
-        shape_ref = reference if shape_eval is eval_set else reference_outputs(student, shape_eval)
-        shape_fp32_val = fp32_val if shape_eval is eval_set else None
+        shape_suite = suite if (h, w) == (lr_size, lr_size) else suite.resized(h)
+        shape_refs = references if shape_suite is suite else shape_suite.references(student)
         for target in targets:
             for precision in precisions:
                 if precision not in SUPPORTED[target]:
                     continue
-                entry = _one(target, precision, student, example, out_dir, calib, qmodel, shape_eval, shape_ref,
-                             shape_fp32_val, log)
+                entry = _one(target, precision, student, example, out_dir, calib, qmodel, shape_suite, shape_refs,
+                             log)
                 manifest["artifacts"].append(entry)
                 mf.write_manifest(out_dir, manifest)   # partial progress is visible and valid
     mf.write_manifest(out_dir, manifest)
     return manifest
 
 
+def verification_suite(faces_dir, *, scale: int, hr_size: int, seed: int = 0) -> VerificationSuite:
+    """The face folder's val/wild/stress suite when it has a manifest, else the bundled faces' suite."""
+    if faces_dir is not None and (Path(faces_dir) / "manifest.csv").exists():
+        return VerificationSuite.from_faces(faces_dir, scale=scale, hr_size=hr_size, seed=seed)
+    return VerificationSuite.bundled(scale=scale, hr_size=hr_size, seed=seed)
+
+
+def check_finite(outputs: list[list[np.ndarray]], *, what: str) -> None:
+    """Refuse a model whose outputs hold NaN or Inf (e.g. NaN weights in a well-formed file)."""
+    if not all(np.all(np.isfinite(o)) for subset in outputs for o in subset):
+        raise FsrEdgeError(f"{what} gives non-finite outputs (NaN or Inf); its weights are corrupt or diverged")
+
+
 def _one(target: Target, precision: Precision, student: nn.Module, example: torch.Tensor, out_dir: Path, calib,
-         qmodel, eval_set: EvalSet, reference: list[np.ndarray], fp32_val: float | None, log) -> dict:
+         qmodel, suite: VerificationSuite, references: list[list[np.ndarray]], log) -> dict:
     import importlib
 
     shape = "x".join(str(s) for s in example.shape[-2:])
     art_id = f"{target.value}-{precision.value}-{shape}"
-    out_shape = tuple(reference[0].shape)
+    out_shape = tuple(references[0][0].shape)
     entry = {"id": art_id, "target": target.value, "precision": precision.value, "file": None, "extra_files": [],
              "sha256": None, "size_bytes": None, "runtime": None, "runtime_config": {},
              "inputs": [io_contract(INPUT_NAME, tuple(example.shape))],
@@ -136,13 +158,13 @@ def _one(target: Target, precision: Precision, student: nn.Module, example: torc
     except ImportError as err:
         reason = f"{err.name or err} is not installed; pip install 'fsr_edge[{EXTRAS[target]}]'"
         entry.update(export_status="not_available", export_reason=reason)
-        entry["verification"] = _skipped(reason, fp32_val, eval_set)
+        entry["verification"] = verify(None, None, suite, references, skip_reason=reason)[0]
         log(f"  {art_id:<26} skipped: {reason}")
         return entry
     except (FsrEdgeError, RuntimeError, ValueError, AssertionError) as err:
         reason = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
         entry.update(export_status="error", export_reason=reason)
-        entry["verification"] = {**_skipped("", fp32_val, eval_set), "status": "failed",
+        entry["verification"] = {**verify(None, None, suite, references)[0], "status": "failed",
                                  "reason": f"export failed: {reason}"}
         if "FSR_EDGE_DEBUG" in __import__("os").environ:
             traceback.print_exc(file=sys.stderr)
@@ -162,29 +184,32 @@ def _one(target: Target, precision: Precision, student: nn.Module, example: torc
             runner = module.load_runner(art)
         except RuntimeUnavailable as err:
             skip = str(err)
-    record, outputs = verify(art, runner, eval_set, reference, fp32_val_psnr_db=fp32_val, skip_reason=skip)
+    record, outputs = verify(art, runner, suite, references, skip_reason=skip)
+    # Golden pair: the first verification face and the fp32 PyTorch student's output on it, with the tolerance
+    # this precision must meet, so any runtime (the Android app included) self-checks against the reference,
+    # not against its own earlier output. The artifact itself must meet that tolerance here.
+    golden_min = GOLDEN_MIN_PSNR_DB[precision]
+    if outputs is not None:
+        golden_psnr = psnr(outputs[0], references[0][0])
+        record["golden_psnr_db"] = round(golden_psnr, 4)
+        if golden_psnr < golden_min:
+            record.update(status="failed", reason="; ".join(filter(None, [
+                record["reason"], f"golden face: {golden_psnr:.2f} dB vs the reference < {golden_min} dB"])))
     entry["verification"] = record
-    # Golden pair: the first evaluation face and this artifact's own output (the fp32 reference where the
-    # runtime cannot run here), so any runtime, the Android app included, can self-check.
     base = (out_dir / entry["file"]).parent if entry["file"] else out_dir / target.value
     stem = f"{art_id}.golden"
-    gin = mf.write_golden(eval_set.lr_faces[0], base / f"{stem}_input.bin")
-    gout_arr, source = (outputs[0], "artifact") if outputs is not None else (reference[0], "pytorch_fp32_reference")
-    gout = mf.write_golden(gout_arr, base / f"{stem}_output.bin")
+    gin = mf.write_golden(suite.golden_input, base / f"{stem}_input.bin")
+    gout = mf.write_golden(references[0][0], base / f"{stem}_output.bin")
     rel_base = base.relative_to(out_dir).as_posix()
     gin["file"], gout["file"] = f"{rel_base}/{gin['file']}", f"{rel_base}/{gout['file']}"
-    entry["golden"] = {"input": gin, "output": gout, "output_source": source,
-                       "min_psnr_db": GOLDEN_MIN_PSNR_DB[precision]}
+    entry["golden"] = {"input": gin, "output": gout, "output_source": "pytorch_fp32_reference",
+                       "min_psnr_db": golden_min}
+    entry["files"] = mf.file_digests(out_dir, mf.artifact_paths(entry))
     v = record
-    log(f"  {art_id:<26} {v['status']:<7} vs-ref {_f(v['psnr_vs_reference_db'])} dB  val {_f(v['val_psnr_db'])} dB"
-        f"  drop {_f(v['drop_db'], 3)}  {(art.delegation or {}).get('summary', '')}"
+    log(f"  {art_id:<26} {v['status']:<7} vs-ref min {_f(v['psnr_vs_reference_db'])} dB  drop mean "
+        f"{_f(v['drop_db'], 3)} worst {_f(v.get('worst_drop_db'), 3)} dB  {(art.delegation or {}).get('summary', '')}"
         f"{'  (' + v['reason'] + ')' if v['reason'] else ''}")
     return entry
-
-
-def _skipped(reason: str, fp32_val, eval_set: EvalSet) -> dict:
-    return {"status": "skipped", "reason": reason, "psnr_vs_reference_db": None, "val_psnr_db": None,
-            "fp32_val_psnr_db": fp32_val, "drop_db": None, "faces": eval_set.source}
 
 
 def _calibration(calibration, faces_dir, size: int, student: nn.Module, seed: int):
