@@ -410,3 +410,90 @@ def test_pytorch_worker_applies_model_attrs_and_refuses_unknown_ones(tmp_path):
     assert as_saved["golden_max_abs_err"] > 0.01        # the file's own setting (skip on) differs
     bad = run_worker({**spec, "model_attrs": {"detect_landmarks": True}}, workdir=tmp_path, name="bad", threads=1)
     assert bad["status"] == "failed" and "no attribute 'detect_landmarks'" in bad["reason"]
+
+
+def _worker_module():
+    spec = importlib.util.spec_from_file_location("bench_worker", Path(__file__).parents[1] / "fsr_edge/bench/_worker.py")
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    return worker
+
+
+def test_median_ci_is_order_statistics_around_the_median():
+    worker = _worker_module()
+    rng = np.random.default_rng(1)
+    # coverage: the interval holds the true median (1.0) in about 95% of 400 samples of 101 draws
+    hits = 0
+    for _ in range(400):
+        lo, hi = worker._median_ci(sorted(1 + 0.1 * rng.standard_normal(101)))
+        hits += lo <= 1.0 <= hi
+    assert 0.92 <= hits / 400 <= 0.99
+    s = sorted(rng.random(50))
+    lo, hi = worker._median_ci(s)
+    assert lo <= s[25] <= hi and worker._median_ci_rel(s) == pytest.approx((hi - lo) / (2 * s[25]))
+    assert worker._median_ci(s[:7]) is None
+
+
+def test_rows_say_whether_they_reached_the_bound():
+    worker = _worker_module()
+    rng = np.random.default_rng(0)
+    steady = iter(1.0 + 0.001 * rng.random(100000))
+    noisy = iter(rng.lognormal(0, 1.0, 100000))
+    spec = {"warmup_s": 0.0, "min_iterations": 20, "rel_ci": 0.01, "time_cap_s": 0.05}
+
+    def timed(values):
+        def infer(_x):
+            end = worker.time.perf_counter() + next(values) * 1e-4
+            while worker.time.perf_counter() < end:
+                pass
+        return infer
+
+    ok = worker._steady_state(timed(steady), None, {**spec, "time_cap_s": 5.0})
+    assert ok["ci_reached"] and ok["ci_target_rel"] == 0.01 and ok["median_ci95_rel"] <= 0.01
+    assert ok["median_ci95_ms"][0] <= ok["p50_ms"] <= ok["median_ci95_ms"][1] and "within" in ok["stop_reason"]
+    capped = worker._steady_state(timed(noisy), None, spec)
+    assert not capped["ci_reached"] and capped["stop_reason"].startswith("time cap")
+    fixed = worker._steady_state(timed(steady), None, {**spec, "iterations": 12})
+    assert fixed["iterations"] == 12 and fixed["ci_target_rel"] is None and not fixed["ci_reached"]
+    spread = worker._steady_state(timed(steady), None, {**spec, "time_cap_s": 5.0, "min_time_s": 0.2})
+    assert spread["ci_reached"] and spread["wall_s"] >= 0.2  # no stop on the CI before min_time_s
+
+
+def test_drifting_load_widens_the_ci():
+    """Calls in the order they ran: a step in the machine's load for the last fifth of the calls is drift, not
+    independent noise; the batch-median CI takes it in where the order-statistic CI of the pooled calls would not."""
+    worker = _worker_module()
+    rng = np.random.default_rng(0)
+    times = list(np.r_[1.0 + 0.01 * rng.random(800), 1.2 + 0.01 * rng.random(200)])
+    pooled = worker._median_ci(sorted(times))
+    (lo, hi), rel = worker._median_ci_in_order(times)
+    assert pooled[1] - pooled[0] < 0.1 * (hi - lo) and lo < 1.01 and hi > 1.2 and rel > 0.05
+    shuffled = list(rng.permutation(times))
+    assert worker._median_ci_in_order(shuffled)[1] < rel / 3  # the same calls without drift: narrow again
+    assert worker._batch_median_ci(times[:29]) is None  # fewer than 6 batches of 5
+
+
+_STUDENT_LAT = {"p50_ms": 2.0, "median_ci95_ms": [1.9, 2.1], "median_ci95_rel": 0.05, "ci_reached": True,
+                "ci_target_rel": 0.01, "iterations": 900, "stop_reason": "median 95% CI within +-1%"}
+_TEACHER_LAT = {"p50_ms": 500.0, "median_ci95_ms": [480.0, 530.0], "median_ci95_rel": 0.05, "ci_reached": False,
+                "ci_target_rel": 0.01, "iterations": 40, "stop_reason": "time cap 60 s"}
+
+
+def test_summary_carries_the_intervals_and_says_which_rows_missed_the_bound():
+    from fsr_edge.bench.report import summary_lines
+
+    student, teacher = _STUDENT_LAT, _TEACHER_LAT
+    iv = {"time_ratio_ci": [1.9 / 530, 2.1 / 480], "speedup_ci": [480 / 2.1, 530 / 1.9], "ci_reached": False}
+    rows = [{"id": "s", "role": "student", "status": "measured", "runtime": "onnxruntime", "precision": "fp32",
+             "file": "s.onnx", "latency": student, "peak_rss_mb": 50.0},
+            {"id": "t", "role": "teacher", "status": "measured", "runtime": "pytorch", "precision": "fp32",
+             "latency": teacher, "peak_rss_mb": 500.0}]
+    report = {"rows": rows, "threads": 2, "peaks": {"measured": {"gflops": 100.0}}, "machine": {"usable_cpus": 2},
+              "ratios": {"status": "measured", "teacher_id": "t", "pairs": [
+                  {"label": "fastest student artifact", "student_id": "s", "time_ratio": 0.004, "speedup": 250.0,
+                   "peak_rss_ratio": 0.1, **iv}]}}
+    text = "\n".join(summary_lines(report))
+    assert "250.0x faster (95% CI 229-279)" in text and "did not reach the +-1% bound" in text
+    assert "within the +-1% bound" in text  # the student's row
+    assert "see " not in text and "below" not in text  # self-contained: nothing points elsewhere
+

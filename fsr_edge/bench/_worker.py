@@ -8,8 +8,8 @@ checked with ``fsr_edge.safety.check_onnx_file`` by the harness before this proc
 
 SPEC keys: runtime (pytorch|onnxruntime|openvino|executorch|tensorrt|coreml), path (artifact file) or model
 (bundled name / .safetensors for pytorch), input_shape, threads, device (cpu|cuda), precision, iterations (fixed
-count, or null: adaptive), min_iterations, max_iterations, time_cap_s, warmup_s, rel_ci (target relative half
-width of the median's 95% CI), golden_input / golden_output (.bin raw float32 LE), eval_lr (.npy, N x C x H x W),
+count, or null: adaptive), min_iterations, max_iterations, time_cap_s, min_time_s, warmup_s, rel_ci (target
+relative half width of the median's 95% CI), golden_input / golden_output (.bin raw float32 LE), eval_lr (.npy, N x C x H x W),
 sr_out (.npy written with the outputs for eval_lr).
 
 Steady state is timed call by call with perf_counter_ns; a call returns when the output is on the host (CUDA is
@@ -210,15 +210,52 @@ _RUNTIME_MODULES = {"pytorch": "torch", "onnxruntime": "onnxruntime", "openvino"
 # ---------------------------------------------------------------- timing
 
 
-def _median_ci_rel(sorted_ms: list[float]) -> float:
-    """Relative half width of a distribution-free 95% CI of the median (order statistics, normal approx.)."""
+def _median_ci(sorted_ms: list[float]) -> tuple[float, float] | None:
+    """Distribution-free 95% CI of the median: the order statistics n/2 -+ 1.96 sqrt(n)/2 (the binomial(n, 1/2)
+    count below the median, normal approximation); None with fewer than 8 samples."""
     n = len(sorted_ms)
     if n < 8:
-        return math.inf
+        return None
     half = 1.96 * math.sqrt(n) / 2
     lo, hi = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
-    med = sorted_ms[n // 2]
-    return (sorted_ms[hi] - sorted_ms[lo]) / (2 * med) if med > 0 else math.inf
+    return sorted_ms[lo], sorted_ms[hi]
+
+
+def _median_ci_rel(sorted_ms: list[float]) -> float:
+    """Relative half width of the median's 95% CI (``_median_ci``): (hi - lo) / (2 median)."""
+    ci = _median_ci(sorted_ms)
+    med = sorted_ms[len(sorted_ms) // 2] if sorted_ms else 0.0
+    return (ci[1] - ci[0]) / (2 * med) if ci and med > 0 else math.inf
+
+
+def _batch_median_ci(times_ms: list[float], batches: int = 10) -> tuple[float, float] | None:
+    """95% CI of the median from the medians of consecutive batches of calls, in the order they ran: on a shared
+    machine the load drifts, so neighbouring calls are alike and the order-statistic CI (which assumes independent
+    calls) is too narrow; batch medians carry the drift. Ranks j and k+1-j of k batch medians, j the largest with
+    P(Binomial(k, 1/2) < j) <= 2.5%. None with fewer than 6 batches of 5 calls."""
+    k = min(batches, len(times_ms) // 5)
+    if k < 6:
+        return None
+    size = len(times_ms) // k
+    medians = sorted(float(np.median(times_ms[i * size:(i + 1) * size])) for i in range(k))
+    j, below = 0, 0.0
+    while below + math.comb(k, j) / 2**k <= 0.025:
+        below += math.comb(k, j) / 2**k
+        j += 1
+    j = max(j, 1)
+    return medians[j - 1], medians[k - j]
+
+
+def _median_ci_in_order(times_ms: list[float]) -> tuple[tuple[float, float] | None, float]:
+    """The median's 95% CI (and its relative half width) from calls in the order they ran: the span of the
+    order-statistic CI and the batch-median CI, so neither independent noise nor drift is left out."""
+    s = sorted(times_ms)
+    cis = [ci for ci in (_median_ci(s), _batch_median_ci(times_ms)) if ci]
+    if not cis:
+        return None, math.inf
+    lo, hi = min(c[0] for c in cis), max(c[1] for c in cis)
+    med = s[len(s) // 2]
+    return (lo, hi), ((hi - lo) / (2 * med) if med > 0 else math.inf)
 
 
 def _steady_state(infer, x, spec) -> dict:
@@ -231,6 +268,7 @@ def _steady_state(infer, x, spec) -> dict:
     cap_s = spec.get("time_cap_s", 8.0)
     min_n, max_n = spec.get("min_iterations", 30), spec.get("max_iterations", 20000)
     rel_ci = spec.get("rel_ci", 0.01)
+    min_time_s = spec.get("min_time_s", 0.0)  # spread the calls over time, past a brief lull in the load
     times_ms: list[float] = []
     start = time.perf_counter()
     stop_reason = "fixed iteration count"
@@ -249,16 +287,21 @@ def _steady_state(infer, x, spec) -> dict:
         if time.perf_counter() - start > cap_s and n >= min(min_n, 8):
             stop_reason = f"time cap {cap_s:g} s"
             break
-        if n >= min_n and n % 10 == 0 and _median_ci_rel(sorted(times_ms)) <= rel_ci:
+        # slow rows (the teacher) are checked after every call, fast ones every 10 calls
+        if (n >= min_n and (n % 10 == 0 or n < 200) and time.perf_counter() - start >= min_time_s
+                and _median_ci_in_order(times_ms)[1] <= rel_ci):
             stop_reason = f"median 95% CI within +-{rel_ci:.0%}"
             break
     s = sorted(times_ms)
     n = len(s)
     pct = lambda q: float(np.percentile(s, q))  # noqa: E731
+    ci, ci_rel = _median_ci_in_order(times_ms)
     return {"warmup_iterations": warm, "iterations": n, "stop_reason": stop_reason,
             "mean_ms": float(np.mean(s)), "std_ms": float(np.std(s)), "min_ms": s[0],
             "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
-            "median_ci95_rel": _median_ci_rel(s), "wall_s": time.perf_counter() - start}
+            "median_ci95_ms": list(ci) if ci else None, "median_ci95_rel": ci_rel,
+            "ci_target_rel": None if fixed else rel_ci, "ci_reached": (not fixed) and ci_rel <= rel_ci,
+            "wall_s": time.perf_counter() - start}
 
 
 def _read_bin(path, shape):

@@ -66,15 +66,34 @@ def int8_vs_fp32(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _ci_text(lat: dict, spec: str = ".3f") -> str:
+    """'95% CI 4.00-4.08 ms, within the +-1% bound' for a row's median (or why there is none)."""
+    ci, rel = lat.get("median_ci95_ms"), lat.get("median_ci95_rel")
+    if not ci:  # a report from before the CI's ends were recorded has only its half width
+        return (f"95% CI +-{rel:.1%}" if isinstance(rel, (int, float)) and rel < float("inf")
+                else f"{lat.get('iterations', '?')} calls, too few for a CI")
+    target = lat.get("ci_target_rel")
+    bound = ("" if target is None else
+             f", within the +-{target:.0%} bound" if lat.get("ci_reached") else
+             f", +-{lat['median_ci95_rel']:.1%}: did not reach the +-{target:.0%} bound before its "
+             f"{lat.get('stop_reason', 'cap')}")
+    return f"95% CI {format(ci[0], spec)}-{format(ci[1], spec)} ms{bound}"
+
+
+def _interval(ci, spec: str) -> str:
+    return f" (95% CI {format(ci[0], spec)}-{format(ci[1], spec)})" if ci else ""
+
+
 def summary_lines(report: dict) -> list[str]:
-    """The closing note: fastest artifact, its median, fraction of peak, student/teacher ratios."""
+    """The closing note: fastest artifact, its median, fraction of peak, student/teacher ratios with their
+    intervals. Self-contained: it is printed at the end of a run, where the report's tables are not."""
     rows = report["rows"]
     lines = []
     best = fastest_student(rows)
     if best:
         frac = best.get("fraction_of_measured_peak")
         lines.append(f"Fastest student artifact: {best['id']} ({best['runtime']} {best['precision']}), median "
-                     f"{best['latency']['p50_ms']:.3f} ms at {report['threads']} threads, "
+                     f"{best['latency']['p50_ms']:.3f} ms ({_ci_text(best['latency'])}) at {report['threads']} threads, "
                      f"{_fmt(best.get('gflops_achieved'), '.1f')} GFLOP/s = "
                      f"{_fmt(frac * 100 if frac is not None else None, '.0f')}% of this machine's measured fp32 GEMM peak "
                      f"({_fmt(report['peaks']['measured']['gflops'], '.1f')} GFLOP/s"
@@ -85,9 +104,15 @@ def summary_lines(report: dict) -> list[str]:
         lines.append("No student artifact was measured.")
     rat = report.get("ratios") or {}
     if rat.get("status") == "measured":
+        teacher = next((r for r in rows if r["id"] == rat["teacher_id"]), None)
+        if teacher:
+            lines.append(f"Teacher ({teacher['id']}): median {teacher['latency']['p50_ms']:.1f} ms "
+                         f"({_ci_text(teacher['latency'], '.1f')}; {teacher['latency']['iterations']} calls).")
         for p in rat["pairs"]:
             lines.append(f"Student/teacher, {p['label']} ({p['student_id']} vs {rat['teacher_id']}): time "
-                         f"{p['time_ratio']:.4f}x ({p['speedup']:.1f}x faster), peak RSS {p['peak_rss_ratio']:.2f}x"
+                         f"{p['time_ratio']:.4f}x{_interval(p.get('time_ratio_ci'), '.4f')}, "
+                         f"{p['speedup']:.1f}x faster{_interval(p.get('speedup_ci'), '.0f')}, "
+                         f"peak RSS {p['peak_rss_ratio']:.2f}x"
                          + (f", RSS over baseline {p['rss_delta_ratio']:.2f}x" if p.get("rss_delta_ratio") is not None else "")
                          + (f", size on disk {p['size_ratio']:.4f}x" if p.get("size_ratio") is not None else "") + ".")
     else:
@@ -98,16 +123,26 @@ def summary_lines(report: dict) -> list[str]:
                      f"{_fmt(e['fp32_psnr_db'])} dB.")
     cpus = report["machine"].get("usable_cpus") or 0
     loads = [x for x in [report["machine"].get("load_avg_1m")] + [r.get("load_avg_1m_end") for r in rows] if x is not None]
+    short = [r for r in rows if r.get("status") == "measured" and r["latency"].get("ci_target_rel") is not None
+             and not r["latency"].get("ci_reached")]
+    if short:
+        lines.append("Rows whose median CI did not reach the bound before their time cap (their numbers carry the "
+                     "wider interval): " + ", ".join(f"{r['id']} (+-{r['latency']['median_ci95_rel']:.1%}, "
+                                                      f"{r['latency']['iterations']} calls)" for r in short) + ".")
     if cpus and loads and max(loads) > cpus:
         lines.append(f"The machine was shared: 1-min load average up to {max(loads):.1f} on {cpus} CPUs during the run, "
-                     "so latencies include waiting for a core (see p90/p99); compare runtimes within this report, and "
+                     "so latencies include waiting for a core; compare runtimes within this report, and "
                      "rerun on a quiet machine for absolute numbers.")
-    bad = [r["id"] for r in rows if r.get("status") == "failed"]
-    if bad:
-        lines.append(f"Failed rows: {', '.join(bad)} (see the table).")
+    for r in rows:
+        if r.get("status") == "failed":
+            lines.append(f"Failed row {r['id']}: {r.get('reason', 'failed')}.")
     gaps = [c for c in report.get("crosschecks", []) if "agrees" in c and not c["agrees"]]
     if gaps:
-        lines.append("Cross-check gaps over 20%: " + ", ".join(f"{c['id']} ({c['gap']:+.0%})" for c in gaps) + " (explained below).")
+        lines.append("OpenVINO's benchmark_app and this harness differ by more than 20% on "
+                     + ", ".join(f"{c['id']} ({c['gap']:+.0%})" for c in gaps)
+                     + ": the two ran one after the other, so other work on the machine hits them differently, and "
+                       "the harness times a Python call that copies the input in and the output out, which "
+                       "benchmark_app does not.")
     return lines
 
 
@@ -151,9 +186,19 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
                    f"{_fmt(r.get('peak_rss_delta_mb'), '.0f')} | {_size(r.get('size_bytes'))} | {_human(r.get('params'))} | "
                    f"{_human(r.get('macs'))} | {_fmt(r.get('gflops_achieved'), '.1f')} | "
                    f"{_fmt(frac * 100 if frac is not None else None, '.0f')} | {_fmt(q.get('psnr_db'))} | {_fmt(q.get('ssim'), '.4f')} |")
-    out += ["", "Stop rule per row (adaptive unless `--iterations`): "
-            + "; ".join(f"{r['id']}: {r['latency']['stop_reason']}, median 95% CI +-{r['latency']['median_ci95_rel'] * 100:.1f}%"
-                        for r in rows if r.get("status") == "measured"), ""]
+    out += ["", "Median and its 95% CI per row (each row is timed until that CI is within the bound, or its time "
+            "cap; `--iterations` fixes the count instead):", "",
+            "| row | p50 ms | 95% CI ms | CI half width | bound | reached | calls | stopped by |", "|" + "---|" * 8]
+    for r in rows:
+        if r.get("status") != "measured":
+            continue
+        lat = r["latency"]
+        ci, target = lat.get("median_ci95_ms"), lat.get("ci_target_rel")
+        out.append(f"| {r['id']} | {lat['p50_ms']:.3f} | {f'{ci[0]:.3f}-{ci[1]:.3f}' if ci else '-'} | "
+                   f"+-{lat['median_ci95_rel']:.1%} | {'-' if target is None else f'+-{target:.0%}'} | "
+                   f"{'-' if target is None else ('yes' if lat.get('ci_reached') else '**no**')} | "
+                   f"{lat.get('iterations', '-')} | {lat.get('stop_reason', '-')} |")
+    out.append("")
     for r in rows:
         if r.get("macs_note"):
             out += [f"MACs of {r['id']}: {r['macs_note']}.", ""]
@@ -185,10 +230,13 @@ def render_markdown(report: dict, *, plots: list[str] = ()) -> str:
         for p in rat["pairs"]:
             s = next(r for r in rows if r["id"] == p["student_id"])
             out.append(f"| {p['label']}: {s['id']} | {s['latency']['p50_ms']:.3f} | {t['latency']['p50_ms']:.3f} | "
-                       f"{p['time_ratio']:.4f} | {p['speedup']:.1f}x | {s['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | "
+                       f"{p['time_ratio']:.4f}{_interval(p.get('time_ratio_ci'), '.4f')} | "
+                       f"{p['speedup']:.1f}x{_interval(p.get('speedup_ci'), '.0f')} | {s['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | "
                        f"{p['peak_rss_ratio']:.2f} | {_fmt(p.get('rss_delta_ratio'))} | {_fmt(p.get('size_ratio'), '.4f')} |")
         out += ["", "The teacher row times the teacher's whole forward as the paper counts it (its landmark step "
-                "and dictionary matching included, where its forward runs them)."]
+                "and dictionary matching included, where its forward runs them). A ratio's interval runs from one "
+                "end of the two medians' 95% CIs to the other (student low / teacher high to student high / teacher "
+                "low): conservative, since both medians would have to sit at their extremes at once."]
     else:
         out += [f"Not measured: {rat.get('reason', 'no teacher')}. Time and memory ratios need the teacher."]
     out.append("")
@@ -312,38 +360,140 @@ def plot_report(report: dict, out_dir: Path) -> list[str]:
 
     q_rows = [r for r in rows if r.get("quality")]
     if q_rows:
-        fig, ax = plt.subplots(figsize=(9.5, 5))
-        q_rows = sorted(q_rows, key=lambda r: r["latency"]["p50_ms"])
-        keys = []
-        for k, r in enumerate(q_rows, start=1):
-            x, y = r["latency"]["p50_ms"], r["quality"]["psnr_db"]
-            ax.scatter(x, y, marker=_ROLE_MARKERS.get(r["role"], "o"), color=_PRECISION_COLOURS.get(r["precision"], "grey"),
-                       s=60, edgecolor="black", zorder=3)
-            # numbers on the chart, names in the key: neighbours at the same PSNR (one network, several
-            # runtimes) would otherwise print their names over each other
-            ax.annotate(str(k), (x, y), fontsize=7, xytext=(3, 5 if k % 2 else -10), textcoords="offset points")
-            keys.append(f"{k}: {_label(r)}  {x:.2f} ms, {y:.2f} dB")
-        front, best = [], -1e9
-        for r in q_rows:
-            if r["quality"]["psnr_db"] > best:
-                front.append(r)
-                best = r["quality"]["psnr_db"]
-        ax.plot([r["latency"]["p50_ms"] for r in front], [r["quality"]["psnr_db"] for r in front], "k--", lw=0.8,
-                zorder=2, label="Pareto front")
-        for role, marker in _ROLE_MARKERS.items():
-            ax.scatter([], [], marker=marker, color="white", edgecolor="black", label=role)
-        _log_ms_axis(ax)
-        ax.set_xlabel("median latency, ms (log scale)")
-        ax.set_ylabel("PSNR vs ground truth, dB")
-        ax.set_title(f"Quality vs latency ({report['eval_set']['images']} faces); colour = precision", fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-        fig.text(0.70, 0.95, "\n".join(keys), fontsize=6.5, va="top", family="monospace")
-        fig.subplots_adjust(left=0.08, right=0.68, top=0.92, bottom=0.11)
         paths.append(str(out_dir / "quality_vs_latency.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        _plot_quality_vs_latency(q_rows, report, paths[-1])
     return paths
+
+
+def _place_labels(ax, points: list[tuple[float, float]], texts: list[str], *, fontsize: float = 7) -> None:
+    """Number each point without overlaps: for each label, in order, the first of a ring of offsets (growing
+    outwards) whose box hits neither an earlier label nor any marker; a leader line joins each label to its point."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    marker_px = [to_px(pt) for pt in points]
+    r_marker = 6.0  # px: half a marker of size 60 at dpi 110, plus a margin
+    taken: list[tuple[float, float, float, float]] = [(x - r_marker, y - r_marker, x + r_marker, y + r_marker)
+                                                      for x, y in marker_px]
+    axes_box = ax.get_window_extent(renderer)
+    directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+    for (x, y), (px, py), text in zip(points, marker_px, texts):
+        probe = ax.text(0, 0, text, fontsize=fontsize, transform=None)
+        box = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = box.width + 2, box.height + 2
+        chosen = None
+        for radius in (8, 14, 22, 32, 44, 58):
+            for dx, dy in directions:
+                cx, cy = px + dx * radius, py + dy * radius
+                x0 = cx if dx > 0 else cx - w if dx < 0 else cx - w / 2
+                y0 = cy if dy > 0 else cy - h if dy < 0 else cy - h / 2
+                cand = (x0, y0, x0 + w, y0 + h)
+                inside = (cand[0] >= axes_box.x0 and cand[2] <= axes_box.x1 and cand[1] >= axes_box.y0
+                          and cand[3] <= axes_box.y1)
+                if inside and not any(cand[0] < t[2] and t[0] < cand[2] and cand[1] < t[3] and t[1] < cand[3]
+                                      for t in taken):
+                    chosen = cand
+                    break
+            if chosen:
+                break
+        if chosen is None:  # nowhere free: the smallest offset, overlapping rather than dropped
+            chosen = (px + 8, py + 8, px + 8 + w, py + 8 + h)
+        taken.append(chosen)
+        offset = (chosen[0] - px + 1, chosen[1] - py + 1)
+        ax.annotate(text, (x, y), xytext=(offset[0] * 72 / fig.dpi, offset[1] * 72 / fig.dpi),
+                    textcoords="offset points", fontsize=fontsize, ha="left", va="bottom", zorder=4,
+                    arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0, "shrinkB": 3})
+
+
+def _zoom_students(ax, q_rows: list[dict]) -> None:
+    """The student artifacts often sit within a factor of a few in latency at one PSNR: a crowd on the log axis
+    that spans bicubic to the teacher. Zoom on them in an inset in the lower right, where a point would mean slow
+    and poor (so none usually is); no inset if a point is there or the students are already spread out."""
+    import numpy as np
+
+    students = [(k, r) for k, r in enumerate(q_rows, start=1) if r["role"] == "student"]
+    if len(students) < 3:
+        return
+    xs = [r["latency"]["p50_ms"] for _, r in students]
+    all_x = [r["latency"]["p50_ms"] for r in q_rows]
+    if np.log(max(xs) / min(xs)) > 0.35 * np.log(max(all_x) / min(all_x)):
+        return
+    to_axes = ax.transAxes.inverted().transform
+    region = (0.42, 0.04, 0.98, 0.50)  # x0, y0, x1, y1 in axes fractions
+    for r in q_rows:
+        fx, fy = to_axes(ax.transData.transform((r["latency"]["p50_ms"], r["quality"]["psnr_db"])))
+        if region[0] - 0.03 <= fx <= region[2] and region[1] <= fy <= region[3] + 0.03:
+            return
+    inset = ax.inset_axes((region[0], region[1], region[2] - region[0], region[3] - region[1]))
+    ys = [r["quality"]["psnr_db"] for _, r in students]
+    for _, r in students:
+        inset.scatter(r["latency"]["p50_ms"], r["quality"]["psnr_db"], marker=_ROLE_MARKERS["student"],
+                      color=_PRECISION_COLOURS.get(r["precision"], "grey"), s=40, edgecolor="black", alpha=0.8, zorder=3)
+        ci = r["latency"].get("median_ci95_ms")
+        if ci:
+            inset.plot(ci, [r["quality"]["psnr_db"]] * 2, color="0.3", lw=0.8, zorder=2)
+    pad_x = (max(xs) - min(xs)) * 0.15 or max(xs) * 0.05
+    span_y = max(max(ys) - min(ys), 0.02)
+    inset.set_xlim(min(xs) - pad_x, max(xs) + pad_x)
+    inset.set_ylim(min(ys) - 0.6 * span_y, max(ys) + 0.9 * span_y)
+    inset.tick_params(labelsize=6)
+    inset.set_title("students, zoomed (linear ms)", fontsize=6.5)
+    inset.grid(True, alpha=0.3)
+    _place_labels(inset, [(r["latency"]["p50_ms"], r["quality"]["psnr_db"]) for _, r in students],
+                  [str(k) for k, _ in students], fontsize=6.5)
+
+
+def _plot_quality_vs_latency(q_rows: list[dict], report: dict, path: str) -> None:
+    """PSNR vs median latency, one point per row: colour = precision, marker = role, each point numbered; the
+    legend (colours, markers, the Pareto front) and the numbered key sit outside the axes, so nothing covers a point."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    q_rows = sorted(q_rows, key=lambda r: r["latency"]["p50_ms"])
+    fig = plt.figure(figsize=(11, 5.5), dpi=110)
+    ax = fig.add_axes((0.07, 0.11, 0.52, 0.80))
+    xs = [r["latency"]["p50_ms"] for r in q_rows]
+    ys = [r["quality"]["psnr_db"] for r in q_rows]
+    for r, x, y in zip(q_rows, xs, ys):
+        ci = r["latency"].get("median_ci95_ms")
+        ax.errorbar(x, y, xerr=[[x - ci[0]], [ci[1] - x]] if ci else None, fmt="none", ecolor="0.3", lw=0.8, zorder=2)
+        # translucent: one network in several runtimes sits at one PSNR, and near-equal latencies overlap
+        ax.scatter(x, y, marker=_ROLE_MARKERS.get(r["role"], "o"), color=_PRECISION_COLOURS.get(r["precision"], "grey"),
+                   s=45, edgecolor="black", alpha=0.8, zorder=3)
+    front, best = [], -1e9
+    for r in q_rows:
+        if r["quality"]["psnr_db"] > best:
+            front.append(r)
+            best = r["quality"]["psnr_db"]
+    ax.plot([r["latency"]["p50_ms"] for r in front], [r["quality"]["psnr_db"] for r in front], "k--", lw=0.8, zorder=1)
+    _log_ms_axis(ax)
+    ax.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
+    span = max(max(ys) - min(ys), 0.5)
+    ax.set_ylim(min(ys) - 0.15 * span, max(ys) + 0.2 * span)
+    ax.set_xlabel("median latency, ms (log scale; bar: its 95% CI)")
+    ax.set_ylabel("PSNR vs ground truth, dB")
+    ax.set_title(f"Quality vs latency ({report['eval_set']['images']} faces, {report['threads']} threads)", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    _place_labels(ax, list(zip(xs, ys)), [str(k) for k in range(1, len(q_rows) + 1)])
+    _zoom_students(ax, q_rows)
+
+    precisions = [p for p in _PRECISION_COLOURS if any(r["precision"] == p for r in q_rows)]
+    roles = [role for role in _ROLE_MARKERS if any(r["role"] == role for r in q_rows)]
+    handles = ([Line2D([], [], ls="", marker="o", markersize=8, markerfacecolor=_PRECISION_COLOURS[p],
+                       markeredgecolor="black", label=f"{p} (colour)") for p in precisions]
+               + [Line2D([], [], ls="", marker=_ROLE_MARKERS[role], markersize=8, markerfacecolor="white",
+                         markeredgecolor="black", label=f"{role} (marker)") for role in roles]
+               + [Line2D([], [], ls="--", color="black", lw=0.8, label="Pareto front")])
+    legend = ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                       title="colour = precision, marker = role", title_fontsize=7)
+    ax.add_artist(legend)
+    keys = [f"{k:>2}  {_label(r)}: {r['latency']['p50_ms']:.2f} ms, {r['quality']['psnr_db']:.2f} dB"
+            for k, r in enumerate(q_rows, start=1)]
+    fig.text(0.615, 0.58, "\n".join(keys), fontsize=6.5, va="top", ha="left", family="monospace")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def write_report(report: dict, out_dir: str | Path) -> Path:
