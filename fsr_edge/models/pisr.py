@@ -104,7 +104,8 @@ def _register_bundled() -> None:
         }
         for name, (arch, weights, description) in bundled.items():
             if (WEIGHTS_DIR / weights).exists():
-                register_pretrained(name, arch=arch, weights=weights, description=description)
+                register_pretrained(name, arch=arch, weights=weights, description=description,
+                                    training_only=arch.startswith("pisr_teacher"))  # its input is the HR face
 
 
 _register_bundled()
