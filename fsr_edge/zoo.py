@@ -5,7 +5,7 @@ count MACs (the MSKD teacher alone takes seconds). ``models/weights/zoo.json`` i
 about each bundled name (architecture, builder arguments, files, description, training-only, scale, input size,
 params, MACs) and of ``fsr_edge.exporters.default_student()``. It is used only while it still describes this
 install: every file it names exists with the recorded size, and the weights folder holds no .safetensors file it
-does not know. Otherwise ``zoo()`` asks the registry itself. Rewrite it after changing bundled models:
+does not know (INT8 QAT states aside). Otherwise ``zoo()`` asks the registry itself. Rewrite it after changing bundled models:
 ``python -m fsr_edge.zoo``. This module imports torch only on that slow path.
 """
 
@@ -16,6 +16,12 @@ from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent / "models" / "weights"  # models._registry.WEIGHTS_DIR, without torch
 ZOO_FILE = WEIGHTS_DIR / "zoo.json"
+# INT8 QAT states beside the weights (exporters.pipeline.bundled_qat_path) are export inputs, never models
+_NOT_MODELS = "_qat_int8.safetensors"
+
+
+def _weights_files() -> set[str]:
+    return {p.name for p in WEIGHTS_DIR.glob("*.safetensors") if not p.name.endswith(_NOT_MODELS)}
 
 
 def _files(name: str) -> list[str]:
@@ -63,14 +69,14 @@ def _live() -> dict:
     models = {name: count_entry(name) for name in list_models(pretrained=True)}
     named = {f for entry in models.values() for f in entry["files"]}
     return {"default": default, "models": models,
-            "other_files": sorted(p.name for p in WEIGHTS_DIR.glob("*.safetensors") if p.name not in named)}
+            "other_files": sorted(_weights_files() - named)}
 
 
 def _snapshot_is_current(snapshot: dict) -> bool:
     if not isinstance(snapshot.get("models"), dict):
         return False
     named = {f for entry in snapshot["models"].values() for f in entry.get("files", {})}
-    if {p.name for p in WEIGHTS_DIR.glob("*.safetensors")} != named | set(snapshot.get("other_files", [])):
+    if _weights_files() != named | set(snapshot.get("other_files", [])):
         return False  # a model added or removed since the snapshot
     return all(_sizes(list(entry.get("files", {}))) == entry.get("files") for entry in snapshot["models"].values())
 
