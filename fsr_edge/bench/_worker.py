@@ -10,7 +10,8 @@ SPEC keys: runtime (pytorch|onnxruntime|openvino|executorch|tensorrt|coreml), pa
 (bundled name / .safetensors for pytorch), input_shape, threads, device (cpu|cuda), precision, iterations (fixed
 count, or null: adaptive), min_iterations, max_iterations, time_cap_s, min_time_s, warmup_s, rel_ci (target
 relative half width of the median's 95% CI), golden_input / golden_output (.bin raw float32 LE), eval_lr (.npy, N x C x H x W),
-sr_out (.npy written with the outputs for eval_lr).
+sr_out (.npy written with the outputs for eval_lr), paired (student specs, each with an id, timed alternately with
+this model: ``_paired_ratios``) and paired_time_s.
 
 Steady state is timed call by call with perf_counter_ns; a call returns when the output is on the host (CUDA is
 synchronised), so every row measures the same thing: input in host memory -> output in host memory.
@@ -304,6 +305,49 @@ def _steady_state(infer, x, spec) -> dict:
             "wall_s": time.perf_counter() - start}
 
 
+def _paired_ratios(teacher_infer, teacher_x, spec) -> dict:
+    """Student/teacher time ratios timed alternately in this one process: one teacher call, then 3 calls of each
+    student in ``spec["paired"]`` (their median), one ratio per round. Whatever load the machine has at that moment
+    slows both sides of a round, so the ratio holds still where two rows measured a minute apart would not.
+    Rounds go on until every ratio's median CI (``_median_ci_in_order``) is within ``rel_ci``, or ``paired_time_s``
+    and 8 rounds. Returns {student id: {time_ratio, time_ratio_ci, ci_rel, ci_reached, rounds, stop_reason}}."""
+    students = []
+    for partner in spec["paired"]:
+        __import__(_RUNTIME_MODULES[partner["runtime"]])
+        infer, _ = _LOADERS[partner["runtime"]]({**partner, "threads": spec["threads"]})
+        x = np.ascontiguousarray(np.random.default_rng(0).random(tuple(partner["input_shape"]), dtype=np.float32))
+        for _ in range(3):
+            infer(x)
+        students.append((partner["id"], infer, x))
+    rel_ci, cap_s = spec.get("rel_ci", 0.01), spec.get("paired_time_s", 20.0)
+    ratios: dict[str, list[float]] = {sid: [] for sid, _, _ in students}
+    start, stop_reason = time.perf_counter(), ""
+    while True:
+        t0 = time.perf_counter_ns()
+        teacher_infer(teacher_x)
+        teacher_ns = time.perf_counter_ns() - t0
+        for sid, infer, x in students:
+            calls = []
+            for _ in range(3):
+                t0 = time.perf_counter_ns()
+                infer(x)
+                calls.append(time.perf_counter_ns() - t0)
+            ratios[sid].append(float(np.median(calls)) / teacher_ns)
+        rounds = len(ratios[students[0][0]])
+        if rounds >= 10 and all(_median_ci_in_order(r)[1] <= rel_ci for r in ratios.values()):
+            stop_reason = f"ratio's 95% CI within +-{rel_ci:.0%}"
+            break
+        if time.perf_counter() - start > cap_s and rounds >= 8:
+            stop_reason = f"time cap {cap_s:g} s"
+            break
+    out = {}
+    for sid, r in ratios.items():
+        ci, rel = _median_ci_in_order(r)
+        out[sid] = {"time_ratio": float(np.median(r)), "time_ratio_ci": list(ci) if ci else None, "ci_rel": rel,
+                    "ci_reached": rel <= rel_ci, "rounds": len(r), "stop_reason": stop_reason}
+    return out
+
+
 def _read_bin(path, shape):
     return np.fromfile(path, dtype="<f4").reshape(shape)
 
@@ -356,6 +400,9 @@ def measure(spec: dict) -> dict:
         import torch  # torch's allocator sees these runtimes' GPU memory (not ONNX Runtime's own arena)
 
         res["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+
+    if spec.get("paired"):  # after the memory reading: the students loaded here must not count in the teacher's
+        res["paired"] = _paired_ratios(infer, x, spec)
 
     if spec.get("eval_lr"):
         lr = np.load(spec["eval_lr"])
