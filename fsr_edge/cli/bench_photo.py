@@ -17,7 +17,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="per-stage timing of the face pipeline on 1080p/720p frames (JSON + Markdown)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="report folder")
-    p.add_argument("--model", default="pisr-x8", metavar="NAME_OR_PATH", help="SR model (default pisr-x8)")
+    p.add_argument("--model", default=None, metavar="NAME_OR_PATH",
+                   help="SR model (default: the bundled default student, the one an app ships)")
     p.add_argument("--faces", default=None, metavar="DIR",
                    help="face set folder (raw/ photos, manifest.csv); default ../shared/data/faces when present")
     p.add_argument("--threads", type=int, default=1,
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.faces and not (faces / "raw").is_dir():
         raise ConfigError(f"--faces {faces}: no raw/ folder of photos")
     raw = faces / "raw" if (faces / "raw").is_dir() else None
+    if args.model is None:
+        from ..exporters.pipeline import default_student
+
+        args.model = default_student()
     model = load_model(args.model).eval()
     sizes = tuple(s.strip() for s in args.sizes.split(",") if s.strip())
     bad = [s for s in sizes if s not in photo.FRAME_SIZES]
