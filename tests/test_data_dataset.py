@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -55,7 +56,8 @@ def test_split_is_honoured(faces_dir):
     assert len(FaceDataset(faces_dir, split="train", preload=False)) == 180
     val = FaceDataset(faces_dir / "manifest.csv", split="val", preload=False)
     assert len(val) == 24
-    assert len(FaceDataset(faces_dir, preload=False)) == 204
+    assert len(FaceDataset(faces_dir, preload=False)) == 259   # train + val + the check-only wild split
+    assert len(FaceDataset(faces_dir, split="wild", preload=False)) == 55
     train_ids = {r.name.rsplit("_", 1)[0] for r in find_faces(faces_dir, split="train")}
     assert not train_ids & {r.name.rsplit("_", 1)[0] for r in val.records}
     with pytest.raises(ConfigError, match="no rows in split 'test'"):
@@ -218,3 +220,60 @@ def test_dataloader_workers_give_the_same_items(tmp_path):
         for j in range(2):
             for key in ("hr_face", "lr_face", "lr_clean"):
                 assert torch.equal(batch[key][j], in_process[2 * b + j][key])
+
+
+def test_geometric_and_photometric_jitter_reproducible_and_in_range(tmp_path):
+    """Both options are seeded per (seed, epoch, index), leave crops/flips/degradations of stream 2 and 0/1 as
+    they were, stay in [0, 1], and landmarks follow the rotation/scale/shift."""
+    size = 128
+    lm = np.stack([np.linspace(20, 108, 68), np.linspace(30, 100, 68)], axis=1)   # a diagonal inside the face
+    for i in range(4):
+        _write_face(tmp_path / f"f{i}.png", size=size, seed=i, landmarks=lm)
+    kw = dict(hr_size=64, scale=8, train=True, degradation="mix", seed=3, crop=None, hflip=False)
+    plain = FaceDataset(tmp_path, **kw)
+    aug = FaceDataset(tmp_path, geometric=(6, 0.08, 0.05), photometric=0.5, **kw)
+    again = FaceDataset(tmp_path, geometric=(6, 0.08, 0.05), photometric=0.5, **kw)
+    for ds in (plain, aug, again):
+        ds.set_epoch(2)
+    for i in range(4):
+        a, b, p = aug[i], again[i], plain[i]
+        for key in ("hr_face", "lr_face", "landmarks68"):
+            assert torch.equal(a[key], b[key])
+        assert a["hr_face"].min() >= 0 and a["hr_face"].max() <= 1 and a["hr_face"].shape == (3, 64, 64)
+        assert not torch.equal(a["hr_face"], p["hr_face"]) and a["view"] != p["view"]
+        assert a["degraded"] == p["degraded"]   # the degradation draw does not move
+        if "|photo" not in a["view"]:
+            # landmarks moved by at most the drawn jitter: 6 deg, 8 % scale, 5 % shift of a 64 px face
+            d = (a["landmarks68"] - p["landmarks68"]).norm(dim=1)
+            assert 0 < d.max() < 64 * (math.radians(6) + 0.08 + 0.05 * 1.5)
+    aug.set_epoch(3)
+    assert not torch.equal(aug[0]["hr_face"], again[0]["hr_face"])   # a new epoch, a new draw
+    # evaluation never jitters
+    ev = FaceDataset(tmp_path, hr_size=64, scale=8, train=False, geometric=(6, 0.08, 0.05), photometric=1.0)
+    assert ev.geometric is None and ev.photometric == 0.0
+    with pytest.raises(ConfigError, match="geometric"):
+        FaceDataset(tmp_path, geometric=(90, 0.0, 0.0), preload=False)
+    with pytest.raises(ConfigError, match="photometric"):
+        FaceDataset(tmp_path, photometric=1.5, preload=False)
+
+
+def test_geometric_jitter_moves_a_landmark_with_its_pixel(tmp_path):
+    """A bright dot at a landmark's position is still under that landmark after the affine jitter."""
+    size, dot = 256, (90.0, 150.0)
+    lm = np.tile(np.array(dot), (68, 1))
+    _write_face(tmp_path / "dot.png", size=size, blob=dot, landmarks=lm)
+    for seed in range(3):
+        ds = FaceDataset(tmp_path, hr_size=256, scale=8, train=True, seed=seed, crop=None, hflip=False,
+                         geometric=(10, 0.1, 0.05))
+        item = ds[0]
+        x, y = item["landmarks68"][0].round().long().tolist()
+        patch = item["hr_face"][:, y - 1:y + 2, x - 1:x + 2]
+        assert patch.min() > 0.85, (seed, x, y)
+
+
+def test_photometric_p1_changes_every_face_and_p0_none(val8):
+    on = FaceDataset(val8, train=True, photometric=1.0, seed=0)
+    off = FaceDataset(val8, train=True, photometric=0.0, seed=0)
+    for i in range(3):
+        assert "|photo" in on[i]["view"] and "|photo" not in off[i]["view"]
+        assert not torch.equal(on[i]["hr_face"], off[i]["hr_face"])

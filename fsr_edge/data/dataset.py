@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, ImageError
 from ..io import list_images, read_image
 from .degradations import (BlindDegradation, DegradationMode, DegradationParams, _check_mode, _rng,
                            apply_degradation, bicubic_downsample, resize_bicubic, sample_degradation)
+from .photometric import apply_photometric, sample_photometric
 
 # iBUG 300-W 68-point mirror: index i of the flipped face is point FLIP_68[i] of the original (jaw reversed,
 # brows/eyes swapped left<->right with their order mirrored, nose wings swapped, mouth mirrored).
@@ -141,7 +143,14 @@ class FaceDataset(Dataset):
 
     ``train=True``: random crop jitter (a square window covering ``crop`` = (min, max) fraction of the face
     side, resized to hr_size; ``crop=None`` disables it) and horizontal flips (``hflip``), seeded by
-    (seed, epoch, index). ``train=False``: the whole face resized to hr_size, degradation seeded by
+    (seed, epoch, index). Two options make training faces look more like other cameras' (both off by default):
+      - ``geometric`` = (max rotation in degrees, max relative scale change, max shift as a fraction of the
+        side): before the crop the face is rotated, scaled and shifted about its centre by uniform draws in
+        those ranges (what alignment from landmarks found on a small, real LR face does), e.g. (4, 0.05, 0.03);
+      - ``photometric`` = p: with probability p the HR face (after crop and flip, before the degradation)
+        gets a :func:`fsr_edge.data.photometric.sample_photometric` change (exposure, contrast, gamma, white
+        balance, saturation, sometimes a flat backdrop around a smaller face).
+    Landmarks follow both. ``train=False``: the whole face resized to hr_size, degradation seeded by
     (seed, index): a fixed evaluation set.
 
     Images are decoded once and cached as uint8 (``preload=True`` decodes all of them in the constructor,
@@ -153,11 +162,18 @@ class FaceDataset(Dataset):
                  degradation: DegradationMode | str = DegradationMode.MIX,
                  blind_config: BlindDegradation | dict | None = None, train: bool = True, seed: int = 0,
                  p_blind: float = 0.5, crop: tuple[float, float] | None = (0.9, 1.0), hflip: bool = True,
+                 geometric: tuple[float, float, float] | None = None, photometric: float = 0.0,
                  preload: bool = True, skip_bad: bool = False, progress: bool = True):
         if scale < 1 or hr_size < scale or hr_size % scale:
             raise ConfigError(f"hr_size {hr_size} is not divisible by scale {scale} (need hr_size >= scale >= 1)")
         if crop is not None and not (0 < crop[0] <= crop[1] <= 1):
             raise ConfigError(f"crop={crop}: need 0 < min <= max <= 1 (fractions of the face side)")
+        if geometric is not None and (len(geometric) != 3 or not (0 <= geometric[0] <= 45)
+                                      or not (0 <= geometric[1] < 0.5) or not (0 <= geometric[2] < 0.5)):
+            raise ConfigError(f"geometric={geometric}: need (degrees in [0, 45], scale in [0, 0.5), "
+                              "shift in [0, 0.5))")
+        if not 0 <= photometric <= 1:
+            raise ConfigError(f"photometric={photometric}: a probability, need 0 <= p <= 1")
         self.root = Path(root)
         self.split = split
         self.hr_size, self.scale = int(hr_size), int(scale)
@@ -168,6 +184,8 @@ class FaceDataset(Dataset):
         self.train, self.seed, self.p_blind = bool(train), int(seed), float(p_blind)
         self.crop = tuple(crop) if (crop is not None and train) else None
         self.hflip = bool(hflip) and self.train
+        self.geometric = tuple(float(g) for g in geometric) if (geometric is not None and train) else None
+        self.photometric = float(photometric) if train else 0.0
         self.epoch = 0
         self.records = find_faces(root, split=split)
         # Training crops come from a margin-sized copy so a 0.9 window is still downsampled, never upsampled.
@@ -184,7 +202,7 @@ class FaceDataset(Dataset):
         mode = self.degradation.value + (f"(p_blind={self.p_blind})" if self.degradation is DegradationMode.MIX else "")
         return (f"FaceDataset({str(self.root)!r}, split={self.split!r}, n={len(self)}, hr_size={self.hr_size}, "
                 f"scale={self.scale}, degradation={mode}, train={self.train}, seed={self.seed}, crop={self.crop}, "
-                f"hflip={self.hflip})")
+                f"hflip={self.hflip}, geometric={self.geometric}, photometric={self.photometric})")
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation/degradation stream of this epoch (training only; evaluation ignores it)."""
@@ -250,13 +268,17 @@ class FaceDataset(Dataset):
             # Stream 2 of the item's seed: independent of the degradation's streams 0 and 1.
             rng = _rng(self.item_seed(index), 2)
             u_side, u_x, u_y, u_flip = rng.random(4)
+            if self.geometric is not None:
+                # Stream 3: drawing the jitter leaves stream 2's crops and flips as they were without it.
+                hr_face, pts, geo = _affine_jitter(hr_face, pts, self.geometric, _rng(self.item_seed(index), 3))
+                view = geo + view
             if self.crop is not None:
                 size = self.cache_size
                 lo, hi = self.crop
                 side = min(size, max(self.hr_size, round(size * (lo + (hi - lo) * u_side))))
                 x0, y0 = int(u_x * (size - side + 1)), int(u_y * (size - side + 1))
                 hr_face = hr_face[:, y0:y0 + side, x0:x0 + side]
-                view = f"crop{x0},{y0},{side}"
+                view = view.replace("full", f"crop{x0},{y0},{side}")
                 pts = pts - np.array([x0, y0], dtype=np.float32)
                 if side != self.hr_size:
                     hr_face = resize_bicubic(hr_face, self.hr_size)
@@ -266,6 +288,14 @@ class FaceDataset(Dataset):
                 view += "|hflip"
                 pts = pts[FLIP_68].copy()
                 pts[:, 0] = self.hr_size - 1 - pts[:, 0]
+        if self.photometric > 0 and _rng(self.item_seed(index), 4).random() < self.photometric:
+            change = sample_photometric(seed=self.item_seed(index))
+            hr_face = apply_photometric(hr_face, change)
+            view += "|photo"
+            if change.background is not None:   # the face shrinks about the centre onto the backdrop
+                side = self.hr_size
+                small = max(1, round(side * change.face_fraction))
+                pts = (pts + 0.5) * (small / side) - 0.5 + (side - small) // 2
         hr_face = hr_face.contiguous()
         params = self.degradation_params(index)
         lr_clean = bicubic_downsample(hr_face, self.scale)
@@ -280,6 +310,27 @@ class FaceDataset(Dataset):
             "view": f"{self.records[index].name}|{view}",
             "degraded": params.mode == "blind",
         }
+
+
+def _affine_jitter(face: torch.Tensor, pts: np.ndarray, ranges: tuple[float, float, float],
+                   rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray, str]:
+    """Rotate/scale/shift a (3, S, S) face about its centre by uniform draws within ``ranges`` (degrees, relative
+    scale, shift fraction of S); landmarks follow. Borders are reflected, as a wider crop of the photo would show
+    more of the same backdrop rather than black."""
+    max_deg, max_scale, max_shift = ranges
+    deg, ds, tx, ty = rng.uniform(-1, 1, 4) * (max_deg, max_scale, max_shift, max_shift)
+    a, s = math.radians(deg), 1.0 + ds
+    size = face.shape[-1]
+    # Forward map in normalised coordinates (align_corners=False): p_out = s R p_in + 2 t.
+    fwd = s * np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    shift = 2.0 * np.array([tx, ty])
+    inv = np.linalg.inv(fwd)
+    theta = torch.tensor(np.concatenate([inv, -(inv @ shift)[:, None]], axis=1), dtype=torch.float32)[None]
+    grid = F.affine_grid(theta, [1, 3, size, size], align_corners=False)
+    out = F.grid_sample(face[None], grid, mode="bicubic", padding_mode="reflection", align_corners=False)[0]
+    norm = (pts + 0.5) * (2.0 / size) - 1.0
+    pts = (((norm @ fwd.T) + shift + 1.0) * (size / 2.0) - 0.5).astype(np.float32)
+    return out.clamp_(0, 1), pts, f"geo{deg:.2f},{ds:.3f},{tx:.3f},{ty:.3f}|"
 
 
 class FacePairs(Dataset):
