@@ -12,11 +12,11 @@ Everything at once (``fsr-edge export``): :func:`export_student` writes ``DIST/m
 
 from .artifact import SUPPORTED, Artifact, Precision, RuntimeUnavailable, Target, io_contract
 from .pipeline import DEFAULT_STUDENT, FALLBACK_STUDENTS, bundled_qat_path, default_student, export_student
-from .prune import magnitude_prune, prune_channels
+from .prune import magnitude_prune, prune_channels, prune_structured
 from .quantize import load_quantized, qat_finetune, quantize_ptq, save_quantized, skip_path_scope, weights_sha256
 from .verify import MAX_INT8_DROP_DB, MIN_PSNR_VS_REFERENCE_DB, EvalSet, verify
 
 __all__ = ["DEFAULT_STUDENT", "FALLBACK_STUDENTS", "MAX_INT8_DROP_DB", "MIN_PSNR_VS_REFERENCE_DB", "SUPPORTED",
            "Artifact", "EvalSet", "Precision", "RuntimeUnavailable", "Target", "bundled_qat_path", "default_student",
-           "export_student", "io_contract", "load_quantized", "magnitude_prune", "prune_channels", "qat_finetune",
-           "quantize_ptq", "save_quantized", "skip_path_scope", "verify", "weights_sha256"]
+           "export_student", "io_contract", "load_quantized", "magnitude_prune", "prune_channels", "prune_structured",
+           "qat_finetune", "quantize_ptq", "save_quantized", "skip_path_scope", "verify", "weights_sha256"]

@@ -13,6 +13,11 @@ removes channels.
   widths d (extract, expand) and s (shrink, mapping) shrink together so the result is FSRCNN(d', s', m).
   Widths round to multiples of 8 (SIMD-friendly). The result is an ordinary model saved with save_model
   (arch + kwargs in the metadata), so every exporter takes it unchanged.
+- ``prune_structured``: the same idea for ANY student, through torch-pruning (``pip install torch-pruning``, the
+  ``[prune]`` extra): its dependency graph finds which channels are coupled (residual adds, PReLU slopes,
+  concatenations) and removes each group together, ranked by group L1 magnitude. The output layer and every
+  conv that feeds a depth-to-space stay whole (pixel shuffle ties 4 or scale^2 channels to one pixel, which
+  torch-pruning does not track). Fold a re-parameterisable student first (``SESR.reparameterize()``).
 """
 
 from __future__ import annotations
@@ -126,3 +131,46 @@ def _prune_fsrcnn(model: nn.Module, keep_n) -> tuple[nn.Module, dict]:
     pruned = FSRCNN(model.scale, **kwargs)
     pruned.load_state_dict(sd, strict=True)
     return pruned.eval(), kwargs
+
+
+def prune_structured(model: nn.Module, *, ratio: float, example_input: Tensor | None = None,
+                     multiple: int = 8) -> nn.Module:
+    """A copy of ``model`` with ``ratio`` of the channels of every prunable group removed (torch-pruning).
+
+    Channel counts round to multiples of ``multiple``. The result is a plain module with smaller convs, so every
+    exporter takes it; its ``feature_info`` is updated to the new widths. It is not described by its builder's
+    kwargs: export it directly or save its state with its own shapes (``prune_channels`` is the path for EdgeSR
+    and FSRCNN when the pruned model must reload through ``load_model``).
+    """
+    try:
+        import torch_pruning as tp
+    except ImportError as err:
+        raise ConfigError("structured pruning needs torch-pruning: pip install 'fsr_edge[prune]'") from err
+    if not 0 <= ratio < 1:
+        raise ConfigError(f"pruning ratio must be in [0, 1), got {ratio}")
+    pruned = copy.deepcopy(model).eval()
+    if example_input is None:
+        example_input = torch.rand(1, 3, pruned.lr_size, pruned.lr_size)
+    convs = [m for m in pruned.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if ratio == 0 or not convs:
+        return pruned
+    ignored = [convs[-1], *_feeds_depth_to_space(pruned)]
+    pruner = tp.pruner.MetaPruner(pruned, example_input, importance=tp.importance.GroupMagnitudeImportance(p=1),
+                                  pruning_ratio=ratio, ignored_layers=ignored, round_to=multiple)
+    pruner.step()
+    if hasattr(pruned, "forward_features") and getattr(pruned, "feature_info", None):
+        with torch.no_grad():
+            _, feats = pruned.forward_features(example_input)
+        pruned.feature_info = [{**info, "num_chs": int(f.shape[1])} for info, f in zip(pruned.feature_info, feats)]
+    return pruned.eval()
+
+
+def _feeds_depth_to_space(model: nn.Module) -> list[nn.Module]:
+    """Convs whose output goes straight into a PixelShuffle: in one nn.Sequential, or a module attribute pair
+    like SESR's ``tail`` -> ``shuffle`` (the conv before the model's own shuffle is its output layer anyway)."""
+    feeders = []
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            kids = list(module)
+            feeders += [a for a, b in zip(kids, kids[1:]) if isinstance(b, nn.PixelShuffle)]
+    return feeders

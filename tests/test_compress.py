@@ -108,3 +108,36 @@ def test_channel_pruning_of_the_fsrcnn_student(tmp_path):
     path = save_model(pruned, tmp_path / "p.safetensors", arch="pisr_student_x8", kwargs=kwargs)
     with torch.no_grad():
         torch.testing.assert_close(load_model(path)(x), pruned(x))
+
+
+@pytest.mark.parametrize("arch,kwargs", [
+    ("edge_sr_x8", dict(channels=(16, 16, 16), blocks=2, lr_size=LR)),
+    ("fsrcnn_x8", dict(d=32, s=16, m=2, upsampler="pixelshuffle", lr_size=LR)),
+    ("fsrcnn_x8", dict(d=32, s=16, m=2, lr_size=LR)),
+    ("sesr_x8", dict(f=32, m=3, expand=32, lr_size=LR)),
+])
+def test_structured_pruning_of_any_student_through_torch_pruning(arch, kwargs, tmp_path):
+    """torch-pruning removes channels of every student (residuals, PReLU, deconv and depth-to-space included):
+    fewer MACs, the same input/output contract and feature contract, and the result still exports."""
+    pytest.importorskip("torch_pruning", reason="the [prune] extra (torch-pruning) is not installed")
+    from fsr_edge.exporters.prune import prune_structured
+
+    torch.manual_seed(0)
+    model = create_model(arch, **kwargs).eval()
+    if hasattr(model, "reparameterize"):
+        model.reparameterize()
+    x = torch.rand(1, 3, LR, LR)
+    same = prune_structured(model, ratio=0.0)
+    torch.testing.assert_close(same(x), model(x))
+    pruned = prune_structured(model, ratio=0.5)
+    # EdgeSR keeps its x2 stages whole (they feed depth-to-space), where most of its MACs are
+    assert count_macs(pruned, (1, 3, LR, LR)) < 0.9 * count_macs(model, (1, 3, LR, LR))
+    sr_face, feats = pruned.forward_features(x)
+    assert sr_face.shape == model(x).shape and torch.isfinite(sr_face).all()
+    assert [f.shape[1] for f in feats] == [i["num_chs"] for i in pruned.feature_info]
+    assert count_params(model) == count_params(create_model(arch, **kwargs).eval().reparameterize()
+                                                if hasattr(model, "reparameterize") else create_model(arch, **kwargs))
+    ep = torch.export.export(pruned, (x,))
+    torch.testing.assert_close(ep.module()(x), pruned(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(Exception, match="ratio"):
+        prune_structured(model, ratio=1.0)
