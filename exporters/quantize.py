@@ -202,8 +202,9 @@ def save_quantized(quantized_model: nn.Module, path: str | os.PathLike, *, arch:
     return path
 
 
-def load_quantized(path: str | os.PathLike) -> tuple[nn.Module, dict[str, str]]:
-    """Rebuild the fake-quantized student from ``save_quantized``'s file: (model in eval mode, metadata)."""
+def load_quantized(path: str | os.PathLike, *, pin_ranges: bool = True) -> tuple[nn.Module, dict[str, str]]:
+    """Rebuild the fake-quantized student from ``save_quantized``'s file: (model in eval mode, metadata).
+    ``pin_ranges=False`` keeps the stored ranges of range-known tensors as they are (for studying them)."""
     import nncf.torch
     from safetensors.torch import load_file
 
@@ -222,8 +223,9 @@ def load_quantized(path: str | os.PathLike) -> tuple[nn.Module, dict[str, str]]:
         raise WeightsError(f"{path}: quantized state does not fit {meta['fsr_edge.arch']} "
                            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
     # A state made before its input range was pinned, or edited by hand, still gets the graph's fixed ranges.
-    lr_size = int(getattr(model, "lr_size", 32))
-    pin_known_ranges(qmodel, example_input=torch.zeros(1, 3, lr_size, lr_size))
+    if pin_ranges:
+        lr_size = int(getattr(model, "lr_size", 32))
+        pin_known_ranges(qmodel, example_input=torch.zeros(1, 3, lr_size, lr_size))
     return qmodel.eval(), meta
 
 

@@ -3,8 +3,8 @@
 The set is the export library's own evaluation set (``fsr_edge.exporters.EvalSet``): the val split of ``--data``
 (or a folder of aligned faces), degraded the same way the export verification did (blind MSKD eq. 8 with a fixed
 seed by default, or clean bicubic), so a row's PSNR here and the manifest's ``val_psnr_db`` are the same
-measurement. With no face data (a fresh install) it is the built-in astronaut crops, and the report says so:
-that is a smoke check of quality, not a benchmark of it.
+measurement. With no face data (a fresh install) it is the bundled London val faces (24 faces, CC BY 4.0, shipped
+in ``fsr_edge/data/bundled_faces``), and the report names them.
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ def load_eval_set(data: str | Path | None, *, scale: int, lr_size: int, limit: i
     hr_size = lr_size * scale
     if data is None:
         ev = _ExportEvalSet.builtin(scale=scale, hr_size=hr_size, mode=degradation, seed=seed)
-        source = ev.source + " (no --data: a smoke check, not a benchmark)"
     else:
         ev = _ExportEvalSet.from_faces(data, split="val", scale=scale, hr_size=hr_size, mode=degradation, seed=seed,
                                        limit=limit)
-        source = ev.source
     n = len(ev.lr_faces) if limit is None else min(limit, len(ev.lr_faces))
     return EvalSet(np.concatenate(ev.lr_faces[:n]).astype(np.float32), np.concatenate(ev.hr_faces[:n]).astype(np.float32),
-                   source, list(ev.names[:n]))
+                   ev.source, list(ev.names[:n]))
 
 
 def psnr_ssim(sr_faces: np.ndarray, hr_faces: np.ndarray) -> dict:

@@ -25,10 +25,12 @@ def add_parser(sub, name):
                    help="comma list of fp32, fp16, int8 (each target exports the ones it offers)")
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder (DIST)")
     p.add_argument("--faces", type=Path, default=None,
-                   help="aligned face folder with manifest.csv: val split verifies, train split calibrates "
-                        f"(default: $FSR_EDGE_FACES or {DEFAULT_FACES} if present, else the built-in face)")
+                   help="aligned face folder with manifest.csv: val and wild splits (clean, blind) and a stress set verify, "
+                        "train split calibrates "
+                        f"(default: $FSR_EDGE_FACES or {DEFAULT_FACES} if present, else the bundled faces)")
     p.add_argument("--builtin-faces", action="store_true",
-                   help="ignore face folders: calibrate and verify on the built-in face (what a fresh install does)")
+                   help="ignore face folders: calibrate on the built-in face, verify on the bundled faces (what a "
+                        "fresh install does)")
     p.add_argument("--calibration", type=Path, default=None, help="calibration manifest from `fsr-edge calibrate`")
     p.add_argument("--calibration-size", type=int, default=32, help="faces to calibrate on (default 32)")
     p.add_argument("--qat-state", default="auto",
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or default_student()
     if args.faces is not None and not (args.faces / "manifest.csv").exists():
         raise ConfigError(f"--faces {args.faces}: no manifest.csv there (an aligned face folder with train/val "
-                          "splits is needed; leave --faces out to use the built-in face)")
+                          "splits is needed; leave --faces out to use the bundled faces)")
     faces = None if args.builtin_faces else (args.faces or _default_faces())
     shapes = None
     if args.shapes:
