@@ -498,27 +498,32 @@ def test_summary_carries_the_intervals_and_says_which_rows_missed_the_bound():
     assert "see " not in text and "below" not in text  # self-contained: nothing points elsewhere
 
 
-def test_paired_ratios_hold_still_when_the_load_changes():
+def test_paired_ratios_hold_still_when_the_load_changes(monkeypatch):
     """Teacher and student timed alternately in one process: a load that doubles both halfway leaves each round's
     ratio where it was, so the paired ratio's CI stays narrow where the two rows' medians would move apart."""
     worker = _worker_module()
-    clock = {"calls": 0}
+    rng = np.random.default_rng(0)
+    clock = {"ns": 0, "calls": 0}
 
-    def busy(seconds):
-        end = worker.time.perf_counter() + seconds
-        while worker.time.perf_counter() < end:
-            pass
+    class FakeTime:  # the calls advance a clock: no dependence on how busy the test machine is
+        @staticmethod
+        def perf_counter_ns():
+            return clock["ns"]
 
-    def load() -> float:
+        @staticmethod
+        def perf_counter():
+            return clock["ns"] / 1e9
+
+    def call(ms):
         clock["calls"] += 1
-        return 1.0 if clock["calls"] < 120 else 2.0
+        load = 1.0 if clock["calls"] < 25 else 2.0
+        clock["ns"] += int(ms * load * (1 + 0.02 * rng.random()) * 1e6)
 
-    def fake_loader(spec):
-        return (lambda _x: busy(2e-4 * load())), {}
-
-    worker._LOADERS["fake"], worker._RUNTIME_MODULES["fake"] = fake_loader, "math"
-    spec = {"threads": 1, "rel_ci": 0.05, "paired_time_s": 0.5,
+    monkeypatch.setattr(worker, "time", FakeTime)
+    worker._LOADERS["fake"], worker._RUNTIME_MODULES["fake"] = (lambda spec: ((lambda _x: call(0.2)), {})), "math"
+    spec = {"threads": 1, "rel_ci": 0.01, "paired_time_s": 10.0,
             "paired": [{"id": "student", "runtime": "fake", "input_shape": [1, 3, 4, 4]}]}
-    out = worker._paired_ratios(lambda _x: busy(4e-3 * load()), None, spec)["student"]
-    assert out["time_ratio"] == pytest.approx(0.05, rel=0.3) and out["rounds"] >= 10
-    assert out["time_ratio_ci"][0] <= out["time_ratio"] <= out["time_ratio_ci"][1] and out["ci_rel"] < 0.3
+    out = worker._paired_ratios(lambda _x: call(4.0), None, spec)["student"]
+    assert out["time_ratio"] == pytest.approx(0.05, rel=0.03) and out["rounds"] >= 10 and out["ci_reached"]
+    assert out["time_ratio_ci"][0] <= out["time_ratio"] <= out["time_ratio_ci"][1] and out["ci_rel"] <= 0.01
+    assert clock["calls"] > 25  # the load doubled during the rounds
