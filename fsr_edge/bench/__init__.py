@@ -5,7 +5,8 @@ teacher, each row measured in its own process; reports (Markdown, JSON, plots) a
 """
 
 from ..safety import sha256_file
-from .harness import DEFAULT_TEACHER, BenchOptions, bench_dist, load_manifest, ratios, runtime_unavailable
+from .harness import (DEFAULT_TEACHER, BenchOptions, bench_dist, failures, load_manifest, ratios,
+                      runtime_unavailable)
 from .report import merge_reports, render_markdown, summary_lines, write_report
 
 
@@ -16,5 +17,5 @@ def default_teacher() -> str | None:
     return DEFAULT_TEACHER if DEFAULT_TEACHER in list_models(pretrained=True) else None
 
 
-__all__ = ["DEFAULT_TEACHER", "BenchOptions", "bench_dist", "default_teacher", "load_manifest", "merge_reports",
+__all__ = ["DEFAULT_TEACHER", "BenchOptions", "bench_dist", "default_teacher", "failures", "load_manifest", "merge_reports",
            "ratios", "render_markdown", "runtime_unavailable", "sha256_file", "summary_lines", "write_report"]

@@ -26,7 +26,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError, FsrEdgeError, WeightsError
-from ..safety import check_onnx_file, sha256_file
+from ..exporters.manifest import check_artifact_files
+from ..safety import check_onnx_file
 
 WORKER = Path(__file__).with_name("_worker.py")
 DEFAULT_TEACHER = "mskd-teacher-x8"
@@ -44,6 +45,8 @@ class BenchOptions:
     warmup_s: float = 0.5
     rel_ci: float = 0.01                # stop when the median's 95% CI is within +-1%
     min_iterations: int = 50
+    teacher_time_cap_s: float = 60.0    # the teacher's calls take ~100x longer: its own cap (and >= 20 calls)
+    min_time_s: float = 2.0             # no CI stop before this: the calls span more than a lull in the load
     crosscheck_s: float = 10.0          # benchmark_app -t; 0: no cross-check
     peak_runs: int = 2                  # GEMM peak measured before (and, with 2, after) the rows; 0: not measured
     eval_limit: int | None = None       # cap on the number of quality images
@@ -163,6 +166,7 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
     scale = int(model.get("scale") or 8)
     base_spec = {"threads": threads, "iterations": opts.iterations, "time_cap_s": opts.time_cap_s,
                  "warmup_s": opts.warmup_s, "rel_ci": opts.rel_ci, "min_iterations": opts.min_iterations,
+                 "min_time_s": min(opts.min_time_s, opts.time_cap_s),
                  "spin": opts.spin, "input_shape": [1, 3, lr, lr]}
     jobs: list[_Job] = []
     cuda = torch.cuda.is_available()
@@ -196,19 +200,11 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
         if why:
             jobs.append(_Job({**row, "status": "not measured", "reason": why}))
             continue
-        if not path.exists():
-            jobs.append(_Job({**row, "status": "failed", "reason": f"{art['file']} is missing from {dist}"}))
-            continue
-        missing = [f for f in art.get("extra_files") or [] if not (dist / f).exists()]
-        if missing:
-            jobs.append(_Job({**row, "status": "failed", "reason": f"{', '.join(missing)} missing from {dist}"}))
-            continue
-        actual = sha256_file(path)
-        row["sha256_ok"] = actual == art.get("sha256")
-        if not row["sha256_ok"]:
-            jobs.append(_Job({**row, "status": "failed",
-                              "reason": f"sha256 mismatch: manifest {str(art.get('sha256'))[:12]}..., file {actual[:12]}...; "
-                                        "not loaded (re-export or re-download the artifact)"}))
+        problems = check_artifact_files(dist, art)   # paths inside DIST, every file's sha256, golden pair included
+        row["sha256_ok"] = not problems
+        if problems:
+            jobs.append(_Job({**row, "status": "failed", "reason": f"integrity: {problems[0]}"
+                              + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") + "; not loaded"}))
             continue
         runnable = _runnable_file(path, runtime)
         if runnable.suffix == ".onnx":
@@ -234,7 +230,11 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
             row.update(_model_facts(name, lr))
         except FsrEdgeError as err:
             return _Job({**row, "status": "not measured", "reason": str(err)})
-        return _Job(row, {**base_spec, "runtime": "pytorch", "model": name, "device": device, "precision": precision})
+        spec = {**base_spec, "runtime": "pytorch", "model": name, "device": device, "precision": precision}
+        if role == "teacher":
+            spec.update(time_cap_s=max(opts.time_cap_s, opts.teacher_time_cap_s),
+                        min_iterations=min(opts.min_iterations, 20))
+        return _Job(row, spec)
 
     devices = [("cpu", "fp32")] + ([("cuda", "fp32"), ("cuda", "fp16")] if cuda else [])
     student_name = model.get("name")
@@ -323,6 +323,20 @@ def _efficiency(row: dict, peaks: dict) -> None:
         row["fraction_of_theoretical_peak"] = row["gflops_achieved"] / theoretical if theoretical else None
 
 
+def failures(report: dict) -> list[str]:
+    """Student artifacts that failed verification, integrity or their run: '<id>: <reason>' each. A benchmark
+    or main job with any of these exits non-zero."""
+    out = []
+    for row in report.get("rows", []):
+        if row.get("role") != "student":
+            continue
+        if row.get("status") == "failed":
+            out.append(f"{row['id']}: {row.get('reason', 'failed')}")
+        elif row.get("verification") == "failed":
+            out.append(f"{row['id']}: verification failed: {row.get('verification_reason', '')}")
+    return out
+
+
 def ratios(rows: list[dict]) -> dict:
     """Student/teacher time and memory, like the paper's Table 3: same runtime (PyTorch eager) and fastest artifact."""
     measured = [r for r in rows if r.get("status") == "measured"]
@@ -343,11 +357,54 @@ def ratios(rows: list[dict]) -> dict:
             "label": label, "student_id": s["id"],
             "time_ratio": s["latency"]["p50_ms"] / teacher["latency"]["p50_ms"],
             "speedup": teacher["latency"]["p50_ms"] / s["latency"]["p50_ms"],
+            **ratio_intervals(s["latency"], teacher["latency"]),
+            "rows_time_ratio": s["latency"]["p50_ms"] / teacher["latency"]["p50_ms"],  # from the two rows
+            **_paired_ratio(teacher, s["id"]),
             "peak_rss_ratio": s["peak_rss_mb"] / teacher["peak_rss_mb"],
             "rss_delta_ratio": (s["peak_rss_delta_mb"] / teacher["peak_rss_delta_mb"]) if teacher["peak_rss_delta_mb"] > 0 else None,
             "size_ratio": (s["size_bytes"] / teacher["size_bytes"]) if s.get("size_bytes") and teacher.get("size_bytes") else None,
         })
     return out
+
+
+def _paired_partners(rows: list[dict], jobs: list[_Job]) -> dict:
+    """``{"paired": [...]}``: the students the teacher's worker times alternately with the teacher (the eager
+    student and the fastest artifact measured so far), as worker specs with their row ids; ``{}`` when none."""
+    from .report import fastest_student
+
+    specs = {j.row["id"]: j.spec for j in jobs if j.spec}
+    measured = [r for r in rows if r.get("status") == "measured" and r["role"] == "student"
+                and r.get("device", "cpu") == "cpu"]
+    eager = next((r for r in measured if r["runtime"] == "pytorch" and r["precision"] == "fp32"), None)
+    partners = []
+    for r in (eager, fastest_student(measured)):
+        if r is not None and r["id"] in specs and r["id"] not in [p["id"] for p in partners]:
+            partners.append({"id": r["id"], **{k: v for k, v in specs[r["id"]].items()
+                                               if k not in ("golden_input", "golden_output", "iterations")}})
+    return {"paired": partners} if partners else {}
+
+
+def ratio_intervals(student: dict, teacher: dict) -> dict:
+    """Intervals of the student/teacher time ratio and speed-up from the two medians' 95% CIs: the ratio of the
+    extremes (student low / teacher high ... student high / teacher low). Conservative: each end holds only if
+    both medians sit at their extremes at once. Empty when either row has no CI (too few calls)."""
+    s_ci, t_ci = student.get("median_ci95_ms"), teacher.get("median_ci95_ms")
+    if not s_ci or not t_ci or min(s_ci[0], t_ci[0]) <= 0:
+        return {}
+    return {"time_ratio_ci": [s_ci[0] / t_ci[1], s_ci[1] / t_ci[0]],
+            "speedup_ci": [t_ci[0] / s_ci[1], t_ci[1] / s_ci[0]],
+            "ci_reached": bool(student.get("ci_reached") and teacher.get("ci_reached"))}
+
+
+def _paired_ratio(teacher: dict, student_id: str) -> dict:
+    """The ratio the teacher's worker timed alternately with this student (``_worker._paired_ratios``), which
+    replaces the ratio of the two rows' medians: both sides of each round saw the same load."""
+    p = (teacher.get("paired") or {}).get(student_id)
+    if not p or not p.get("time_ratio_ci") or p["time_ratio"] <= 0 or min(p["time_ratio_ci"]) <= 0:
+        return {}
+    lo, hi = p["time_ratio_ci"]
+    return {"time_ratio": p["time_ratio"], "speedup": 1 / p["time_ratio"], "time_ratio_ci": [lo, hi],
+            "speedup_ci": [1 / hi, 1 / lo], "ci_reached": p["ci_reached"], "paired_rounds": p["rounds"]}
 
 
 def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = DEFAULT_TEACHER,
@@ -389,8 +446,8 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
                           else {"gflops": None, "how": "not measured (peak_runs=0)"})}
     model = manifest["model"]
     lr, scale = int(model.get("lr_size") or 32), int(model.get("scale") or 8)
-    say(f"[bench] quality set: {data or 'built-in astronaut crops (no --data)'}")
     eval_set = load_eval_set(data, scale=scale, lr_size=lr, limit=options.eval_limit, degradation=options.degradation)
+    say(f"[bench] quality set: {eval_set.source}")
 
     jobs = _plan(manifest, dist, teacher=teacher, opts=options, threads=threads)
     if teacher_note:
@@ -412,6 +469,8 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
                 rows.append(row)
                 continue
             spec = {**job.spec, "eval_lr": str(lr_path), "sr_out": str(tmp / f"{i}.sr.npy")}
+            if row["role"] == "teacher" and row.get("device", "cpu") == "cpu":
+                spec.update(_paired_partners(rows, jobs), paired_time_s=min(30.0, options.teacher_time_cap_s / 2))
             res = run_worker(spec, workdir=tmp, name=f"{i:02d}", threads=threads, timeout_s=options.worker_timeout_s)
             if res.get("status") != "ok":
                 rows.append({**row, "status": "failed", "reason": res.get("reason", "worker failed")})
@@ -421,11 +480,21 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
             row.update({k: v for k, v in res.items() if k != "pid"}, worker_pid=res["pid"])
             row["status"] = "measured"
             if (tmp / f"{i}.sr.npy").exists():
-                row["quality"] = psnr_ssim(np.load(tmp / f"{i}.sr.npy"), eval_set.hr_faces)
+                sr_faces = np.load(tmp / f"{i}.sr.npy")
+                if not np.all(np.isfinite(sr_faces)):   # a black image with exit 0 is never a result
+                    rows.append({**row, "status": "failed", "reason": "non-finite outputs (NaN or Inf) on the "
+                                                                       "quality faces"})
+                    say_row(f"[bench] {row['id']}: FAILED non-finite outputs")
+                    continue
+                row["quality"] = psnr_ssim(sr_faces, eval_set.hr_faces)
             _efficiency(row, peaks)
             rows.append(row)
             q = row.get("quality", {})
-            say_row(f"[bench] {row['id']}: p50 {row['latency']['p50_ms']:.3f} ms, peak RSS {row['peak_rss_mb']:.0f} MB"
+            lat = row["latency"]
+            say_row(f"[bench] {row['id']}: p50 {lat['p50_ms']:.3f} ms (95% CI +-{lat['median_ci95_rel']:.1%} after "
+                    f"{lat['iterations']} calls" + ("" if lat.get("ci_target_rel") is None else
+                                                    ", bound met" if lat.get("ci_reached") else ", bound NOT met")
+                    + f"), peak RSS {row['peak_rss_mb']:.0f} MB"
                 + (f", PSNR {q['psnr_db']:.2f} dB" if q else ""))
 
     crosschecks = []

@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "fsr_edge.cli.train",
     "build-dictionary": "fsr_edge.cli.build_dictionary",
     "export": "fsr_edge.cli.export",
+    "verify": "fsr_edge.cli.verify",
     "calibrate": "fsr_edge.cli.calibrate",
     "bench": "fsr_edge.cli.bench",
     "bench-photo": "fsr_edge.cli.bench_photo",
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"fsr_edge {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help="fsr-edge COMMAND --help shows its options")
     for name, module_name in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         p = module.add_parser(sub, name)
         p.set_defaults(_run=module.run)
+    from ._text import plain_help
+
+    plain_help(parser)  # module docstrings are the descriptions: no reStructuredText markup in a terminal
     return parser
 
 
