@@ -42,7 +42,6 @@ PSNR_CAP_DB = 200.0   # bit-identical outputs: JSON has no infinity
 # reference (INT8 and fp16 kernels round differently on each CPU, hence the lower bars).
 GOLDEN_MIN_PSNR_DB = {Precision.FP32: 45.0, Precision.FP16: 35.0, Precision.INT8: 30.0}
 STRESS_FACES = 6
-BUNDLED_FACES = Path(__file__).resolve().parents[1] / "fsr_edge" / "data" / "bundled_faces"
 THRESHOLDS = {"min_psnr_vs_reference_db": MIN_PSNR_VS_REFERENCE_DB, "max_int8_drop_db": MAX_INT8_DROP_DB,
               "max_int8_worst_drop_db": MAX_INT8_WORST_DROP_DB,
               "min_int8_psnr_vs_reference_db_without_ground_truth": MIN_INT8_PSNR_VS_REFERENCE_DB}
@@ -74,6 +73,8 @@ class EvalSet:
     @classmethod
     def builtin(cls, *, scale: int = 8, hr_size: int = 256, mode: str = "blind", seed: int = 0) -> "EvalSet":
         """The bundled quality set: 24 London val faces (CC BY 4.0) that ship with the package."""
+        from fsr_edge.data import BUNDLED_FACES
+
         ev = cls.from_faces(BUNDLED_FACES, split="val", scale=scale, hr_size=hr_size, mode=mode, seed=seed)
         ev.source = (f"bundled London val faces (fsr_edge/data/bundled_faces, CC BY 4.0), {len(ev.names)} faces, "
                      f"degradation={mode} seed={seed}")

@@ -41,3 +41,21 @@ def test_selfcheck_is_a_thin_cli_over_the_hardening_library():
                if p.suffix in (".py", ".sh") and p.name != Path(__file__).name]
     users = [p for p in sources if "fsr_edge.cli.selfcheck" in p.read_text()]
     assert not users, users
+
+
+def test_bundled_faces_are_package_data_found_from_the_installed_package():
+    """The bundled quality set ships inside fsr_edge.data and is located from that package, so an installed wheel
+    (where exporters/ lives at fsr_edge/exporters) finds it as the checkout does."""
+    import fnmatch
+
+    from fsr_edge.data import BUNDLED_FACES
+
+    import fsr_edge.data
+
+    assert BUNDLED_FACES.parent == Path(fsr_edge.data.__file__).parent
+    files = sorted(p.name for p in BUNDLED_FACES.iterdir())
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["fsr_edge.data"]
+    shipped = [f for f in files if any(fnmatch.fnmatch(f"bundled_faces/{f}", pat) for pat in patterns)]
+    assert shipped == files and "manifest.csv" in files and len([f for f in files if f.endswith(".jpg")]) == 24
+    sources = [p for p in (REPO / "exporters").glob("*.py") if "bundled_faces\"" in p.read_text()]
+    assert not sources, f"locate the bundled faces through fsr_edge.data.BUNDLED_FACES, not a path: {sources}"
