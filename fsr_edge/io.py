@@ -6,8 +6,10 @@ Tensor/array contract used across fsr_edge: RGB, float32 in [0, 1]; arrays are (
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import struct
 import tempfile
 import warnings
@@ -18,7 +20,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ImageError
+from .errors import ConfigError, ImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 # Refuse anything above 64 MP: a 1080p photo is 2 MP, a decompression bomb claims gigapixels in a few KB.
@@ -36,11 +38,8 @@ class LoadedImage:
 def read_image(path: str | os.PathLike) -> LoadedImage:
     """Read any common image file as RGB float32. Raises ImageError naming the file and the problem."""
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, expected an image file")
-    if path.stat().st_size == 0:
+    info = _stat_regular(path)
+    if info.st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
@@ -74,6 +73,26 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     except (TypeError, KeyError, IndexError, EOFError, ZeroDivisionError, struct.error) as err:
         # Pillow's plugins raise these on malformed files (fuzzing found TypeError "Missing dimensions" in TIFF)
         raise ImageError(f"{path}: cannot decode image ({type(err).__name__}: {err}); the file is corrupt") from None
+
+
+def _stat_regular(path: Path) -> os.stat_result:
+    """os.stat of an input image, refused in one line unless it is a regular file: opening a FIFO or a device
+    would block or read forever, a symbolic link loop never resolves."""
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ImageError(f"{path}: symbolic link loop; point the link at an image file or remove it") from None
+        if err.errno == errno.ENOENT:
+            broken = os.path.islink(path)
+            raise ImageError(f"{path}: " + ("broken symbolic link; point it at an image file or remove it"
+                                            if broken else "no such file")) from None
+        raise ImageError(f"{path}: cannot read ({err.strerror or err})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(f"{path}: is a folder, expected an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(f"{path}: not a regular file (a FIFO, device or socket); pass an image file")
+    return info
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -207,15 +226,33 @@ def _to_rgb(path: Path, img: Image.Image) -> LoadedImage:
 
 
 def list_images(inputs: list[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders into image paths (folders: their image files, sorted, not recursive)."""
+    """Expand files and folders into image paths (folders: their image files, sorted, not recursive). A link in a
+    folder that leads nowhere (a loop, a missing target) is listed too, so that reading it names the problem."""
     found: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES))
+            found.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES
+                                and (q.is_file() or (q.is_symlink() and not q.exists()))))
         else:
             found.append(p)
     return found
+
+
+def output_folder(path: str | os.PathLike, *, flag: str = "-o") -> Path:
+    """Create the output folder ``path`` (and its parents) up front; a file in the way, a parent that is a file or
+    a location that cannot be written is refused in one line naming ``flag``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a file, expected a folder; choose another {flag}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}: cannot create the folder ({err.strerror or err}); "
+                          f"choose a writable {flag}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: the folder is not writable; choose a writable {flag}")
+    return path
 
 
 def to_uint(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:

@@ -234,3 +234,100 @@ def test_tiff_every_exif_orientation(tmp_path, mode):
         if got.shape != want.shape or np.abs(got - want).max() > 0.02:
             wrong.append(orientation)
     assert not wrong, f"{mode} TIFF: orientations {wrong} land wrong"
+
+
+# --- leftover bad inputs: link loops, unusable -o, FIFOs and devices, weights asking for an enormous model ---------
+
+def _cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("FSR_EDGE_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "fsr_edge.cli", *argv], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _assert_refused(done: subprocess.CompletedProcess, *names: str) -> None:
+    """Non-zero exit, no traceback, and one error line naming each of ``names``."""
+    assert done.returncode != 0, done.stdout[-1000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    errors = _error_lines(done.stderr, "error:")
+    _assert_one_line_per_bad_file(errors, list(names))
+
+
+def _face(path: Path) -> Path:
+    Image.new("RGB", (64, 64), (120, 90, 70)).save(path)
+    return path
+
+
+def test_symlink_loop_among_inputs_is_one_line_and_the_batch_goes_on(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _face(folder / "good.png")
+    os.symlink("b.png", folder / "a.png")
+    os.symlink("a.png", folder / "b.png")
+    for inputs in ([str(folder)], [str(folder / "a.png"), str(folder / "good.png")]):
+        out = tmp_path / f"out{len(inputs)}"
+        done = _cli("upscale", *inputs, "-o", str(out), "--model", "bicubic-x4", "--aligned", "--no-progress")
+        bad = ["a.png", "b.png"] if len(inputs) == 1 else ["a.png"]
+        _assert_refused(done, *bad)
+        assert all("symbolic link loop" in line for line in _error_lines(done.stderr, "error:"))
+        assert (out / "good.png").is_file()
+
+
+@pytest.mark.parametrize("command", ["upscale", "export", "bench"])
+def test_output_that_is_a_file_or_cannot_be_created(tmp_path, command):
+    face = _face(tmp_path / "face.png")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    argv = {"upscale": ["upscale", str(face), "--model", "bicubic-x4", "--aligned", "--no-progress"],
+            "export": ["export", "--targets", "onnx", "--precision", "fp32"],
+            "bench": ["bench", str(tmp_path), "--quick"]}[command]
+    outs = {str(blocker): "is a file", str(blocker / "sub"): "cannot create",
+            "/proc/fsr-edge-no-such/out": "cannot create"}
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        outs[str(locked / "sub")] = "cannot create"
+    for out, expect in outs.items():
+        done = _cli(*argv, "-o", out)
+        _assert_refused(done, f"-o {out}:")
+        assert expect in done.stderr, done.stderr
+
+
+def test_fifo_or_device_as_image_or_model_is_refused_without_hanging(tmp_path):
+    face = _face(tmp_path / "face.png")
+    fifo_png = tmp_path / "pipe.png"
+    os.mkfifo(fifo_png)
+    done = _cli("upscale", str(fifo_png), "/dev/zero", str(face), "-o", str(tmp_path / "o"), "--model", "bicubic-x4",
+                "--aligned", "--no-progress", timeout=60)
+    _assert_refused(done, "pipe.png", "/dev/zero")
+    assert done.stderr.count("not a regular file") == 4  # each error line and its entry in the closing list
+    assert (tmp_path / "o" / "face.png").is_file()
+    fifo_model = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo_model)
+    device_model = tmp_path / "zero.safetensors"
+    os.symlink("/dev/zero", device_model)
+    for model in (fifo_model, device_model):
+        done = _cli("upscale", str(face), "-o", str(tmp_path / "m"), "--model", str(model), "--aligned",
+                    "--no-progress", timeout=60)
+        _assert_refused(done, model.name)
+        assert "not a regular file" in done.stderr
+
+
+def test_weights_metadata_asking_for_an_enormous_model_is_refused_before_allocating(tmp_path):
+    from safetensors.torch import save_file
+
+    from fsr_edge.errors import WeightsError
+    from fsr_edge.models import create_model, load_model
+
+    state = {k: v.contiguous() for k, v in create_model("fsrcnn_x4", d=8, s=4, m=1).state_dict().items()}
+    path = tmp_path / "huge.safetensors"
+    # ~10**13 parameters: 40 TB if it were ever built for real
+    save_file(state, str(path), metadata={"fsr_edge.arch": "fsrcnn_x4",
+                                          "fsr_edge.kwargs": '{"d": 1000000, "s": 1000000, "m": 4}'})
+    with pytest.raises(WeightsError) as err:
+        load_model(path)
+    assert "wrong shape" in str(err.value) and "\n" not in str(err.value)
+    done = _cli("upscale", str(_face(tmp_path / "face.png")), "-o", str(tmp_path / "o"), "--model", str(path),
+                "--aligned", "--no-progress")
+    _assert_refused(done, "huge.safetensors")

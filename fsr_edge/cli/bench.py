@@ -60,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
                         crosscheck_s=3.0 if args.quick else args.crosscheck_seconds,
                         eval_limit=args.eval_limit or (8 if args.quick else None),
                         photo_pipeline=not args.no_photo_pipeline, spin=args.spin, degradation=args.degradation)
+    from ..io import output_folder
+
+    output_folder(args.output)
     teacher = None if args.no_teacher else (args.teacher or default_teacher())
     from ._quiet import Quiet
 

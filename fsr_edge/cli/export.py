@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--precision: unknown precision {p!r} (choose from fp32, fp16, int8)")
     from ._quiet import Quiet
 
+    from ..io import output_folder
+
+    output_folder(args.output)
     print(f"exporting {model} -> {args.output}")
     with Quiet(verbose=args.verbose) as quiet:
         manifest = export_student(model, args.output, targets=targets, precisions=precisions, faces_dir=faces,

@@ -56,13 +56,14 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
     from pathlib import Path
 
     from tqdm import tqdm
 
     from ..errors import ConfigError, FsrEdgeError
-    from ..io import list_images
+    from ..io import list_images, output_folder
     from ..models import load_model
 
     if args.upsample < 0 or args.upsample > 3:
@@ -79,15 +80,15 @@ def run(args: argparse.Namespace) -> int:
     files = list_images(args.inputs)
     if not files:
         raise ConfigError(f"no image files in {' '.join(args.inputs)}")
+    out_dir = output_folder(args.out)
     model = load_model(args.model)
-    out_dir = Path(args.out)
-    inputs = {p.resolve() for p in files}
+    inputs = {Path(os.path.realpath(p)) for p in files}  # realpath: a link loop is reported when read, not here
     written: dict[Path, Path] = {}
     failures: list[str] = []
     for path in tqdm(files, desc=f"upscale x{model.scale}", unit="img", disable=args.no_progress):
         target = out_dir / f"{path.stem}.png"
         try:
-            key = target.resolve()
+            key = Path(os.path.realpath(target))
             if key in inputs:
                 raise FsrEdgeError(f"{path}: output {target} is an input file; choose another -o OUT_DIR")
             if key in written:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -112,6 +113,8 @@ def load_model(name_or_path: str | os.PathLike, *, strict: bool = True) -> nn.Mo
     if not path.exists():
         known = ", ".join(list_models(pretrained=True))
         raise WeightsError(f"{key}: neither a bundled model name ({known}) nor an existing weights file")
+    if not stat.S_ISREG(path.stat().st_mode):  # opening a FIFO blocks, a device reads forever
+        raise WeightsError(f"{path}: not a regular file (a FIFO, device or socket); pass a .safetensors weights file")
     if path.suffix != ".safetensors":
         raise WeightsError(f"{path}: only .safetensors weights are loaded (pickle files can run code); "
                            "convert with fsr_edge.models.save_model")
@@ -124,9 +127,11 @@ def load_model(name_or_path: str | os.PathLike, *, strict: bool = True) -> nn.Mo
         kwargs = json.loads(meta.get("fsr_edge.kwargs", "{}"))
         if not isinstance(kwargs, dict):
             raise ValueError(f"expected a JSON object, got {type(kwargs).__name__}")
+        _check_fit_before_building(arch, kwargs, path, strict=strict)
         model = create_model(arch, **kwargs)
     except WeightsError as err:
-        raise WeightsError(f"{path}: {err}") from None
+        msg = str(err)
+        raise WeightsError(msg if msg.startswith(f"{path}: ") else f"{path}: {msg}") from None
     except (ValueError, TypeError, RuntimeError) as err:
         raise WeightsError(f"{path}: cannot build {arch!r} from the file's 'fsr_edge.kwargs' metadata "
                            f"({_short(err)}); the file is corrupt or from another fsr_edge version") from None
@@ -144,6 +149,46 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise WeightsError(f"{path}: not a valid safetensors file ({_short(err)}); it may be truncated or corrupt") from None
 
 
+def _check_fit_before_building(arch: str, kwargs: dict[str, Any], path: Path, *, strict: bool) -> None:
+    """Build ``arch`` on the meta device (shapes only, no memory) and compare it with the tensor shapes in the file's
+    header, so metadata asking for an enormous model is refused before anything is allocated. A builder that cannot
+    run on the meta device is left to the real build and the check after loading."""
+    from safetensors import safe_open
+
+    if arch not in _BUILDERS:
+        return  # create_model names the known architectures
+    try:
+        with torch.device("meta"):
+            own = {k: tuple(v.shape) for k, v in _BUILDERS[arch](**kwargs).state_dict().items()}
+    except Exception:
+        return
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as err:
+        raise WeightsError(f"{path}: not a valid safetensors file ({_short(err)}); it may be truncated or corrupt") from None
+    problem = _misfit(own, stored)
+    if problem and (strict or "wrong shape" in problem):
+        raise WeightsError(f"{path}: weights do not fit {arch!r} as its 'fsr_edge.kwargs' metadata describes it: "
+                           f"{problem}")
+
+
+def _misfit(own: dict[str, tuple], stored: dict[str, tuple]) -> str | None:
+    """What keeps tensors of shapes ``stored`` from loading into a model whose state has shapes ``own``."""
+    missing = [k for k in own if k not in stored]
+    unexpected = [k for k in stored if k not in own]
+    wrong = [k for k in own if k in stored and tuple(own[k]) != tuple(stored[k])]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: file {tuple(stored[k])} vs model {tuple(own[k])})")
+    return "; ".join(parts) or None
+
+
 def _load_into(model: nn.Module, path: Path, *, strict: bool) -> None:
     from safetensors.torch import load_file
 
@@ -156,19 +201,9 @@ def _load_into(model: nn.Module, path: Path, *, strict: bool) -> None:
         raise WeightsError(f"{path}: tensor {bad!r} holds NaN or Inf; the weights are corrupt or diverged "
                            "(a model with them would output non-finite images)")
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if strict and (missing or unexpected or wrong):
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})")
-        raise WeightsError(f"{path}: weights do not fit {type(model).__name__}: " + "; ".join(parts))
+    problem = _misfit({k: tuple(v.shape) for k, v in own.items()}, {k: tuple(v.shape) for k, v in state.items()})
+    if strict and problem:
+        raise WeightsError(f"{path}: weights do not fit {type(model).__name__}: {problem}")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items() if k in own}, strict=strict)
 
 
