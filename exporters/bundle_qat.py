@@ -21,20 +21,6 @@ from pathlib import Path
 import torch
 
 
-def suite_scores(model, suite, references) -> dict:
-    """Per subset: mean and worst-face INT8 drop of a fake-quantized ``model`` (exporters.verify's gates)."""
-    from .artifact import Precision
-    from .verify import check_subset
-
-    out = {}
-    with torch.no_grad():
-        for subset, ref in zip(suite.subsets, references):
-            outputs = [model(torch.from_numpy(x)).numpy() for x in subset.lr_faces]
-            rec = check_subset(Precision.INT8, outputs, ref, subset)
-            out[subset.name] = {k: rec[k] for k in ("psnr_db", "mean_drop_db", "worst_drop_db", "worst_face", "status")}
-    return out
-
-
 def _badness(scores: dict) -> tuple[float, float]:
     return (max(s["worst_drop_db"] for s in scores.values()), max(s["mean_drop_db"] for s in scores.values()))
 
@@ -45,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .pipeline import _arch_of, bundled_qat_path, verification_suite
     from .quantize import qat_finetune, quantize_ptq, save_quantized, weights_sha256
+    from .verify import int8_scores
 
     p = argparse.ArgumentParser(prog="python -m fsr_edge.exporters.bundle_qat",
                                 description="Make the bundled INT8 (QAT) state of a student.")
@@ -68,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     references = suite.references(student)
 
     q = quantize_ptq(student, calib)
-    ptq = suite_scores(q, suite, references)
+    ptq = int8_scores(q, suite, references)
     stats = qat_finetune(q, teacher=student, lr_faces=train.lr_faces(), hr_faces=train.hr_faces(), steps=args.steps,
                          lr=args.lr, batch_size=args.batch_size)
-    qat = suite_scores(q, suite, references)
+    qat = int8_scores(q, suite, references)
     kept = "qat" if _badness(qat) <= _badness(ptq) else "ptq"
     print(f"{'subset':<12} {'PTQ mean/worst drop (dB)':>26} {'QAT mean/worst drop (dB)':>26}")
     for name in ptq:

@@ -226,6 +226,18 @@ def check_subset(precision: Precision, outputs: list[np.ndarray], reference: lis
     return record
 
 
+def int8_scores(run: Callable, suite: "VerificationSuite", references: list[list[np.ndarray]]) -> dict:
+    """Per subset, the INT8 gates' numbers for a model run in PyTorch (e.g. a fake-quantized student):
+    {subset: {psnr_db, mean_drop_db, worst_drop_db, worst_face, status}}."""
+    out = {}
+    with torch.no_grad():
+        for subset, ref in zip(suite.subsets, references):
+            outputs = [run(torch.from_numpy(x)).numpy() for x in subset.lr_faces]
+            rec = check_subset(Precision.INT8, outputs, ref, subset)
+            out[subset.name] = {k: rec[k] for k in ("psnr_db", "mean_drop_db", "worst_drop_db", "worst_face", "status")}
+    return out
+
+
 def verify(artifact: Artifact, runner: Callable[[np.ndarray], np.ndarray] | None, suite: VerificationSuite,
            references: list[list[np.ndarray]], *, skip_reason: str = "") -> tuple[dict, list[np.ndarray] | None]:
     """(verification record for the manifest, the artifact's outputs on the suite's first subset, or None).

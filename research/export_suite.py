@@ -27,21 +27,6 @@ def _run(argv: list[str]) -> int:
     return subprocess.run([sys.executable, "-m", "fsr_edge.cli", *argv]).returncode
 
 
-def _rows(label: str, artifacts: list[dict]) -> list[str]:
-    lines = []
-    for a in artifacts:
-        v = a["verification"]
-        if not v.get("subsets"):
-            lines.append(f"| {label} | {a['id']} | - | - | - | - | {v['status']}: {v['reason'][:90]} |")
-            continue
-        for name, s in v["subsets"].items():
-            drops = ("-", "-") if s["mean_drop_db"] is None else (f"{s['mean_drop_db']:.3f}", f"{s['worst_drop_db']:.3f}")
-            status = s["status"] + (f": {s['reason']}" if s["reason"] else "")
-            lines.append(f"| {label} | {a['id']} | {name} | {drops[0]} | {drops[1]} | "
-                         f"{s['min_psnr_vs_reference_db']:.2f} | {status} |")
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m research.export_suite", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
           "<= 0.1 dB and worst-face drop <= 0.5 dB. `tensorrt-int8` is TensorRT's Q/DQ ONNX run in ONNX Runtime on "
           "the CPU (no CUDA here); `fresh-install` is the default student exported with no face folder (built-in "
           "calibration, bundled faces) and re-verified later on the face folder with `fsr-edge verify`.", "",
-          "| export | artifact | subset | mean drop (dB) | worst drop (dB) | min PSNR vs ref (dB) | status |",
-          "|---|---|---|---|---|---|---|"]
+          ]
+    from fsr_edge.exporters.reverify import suite_table
+
     for name in students:
-        md += _rows(name, result[name]["artifacts"])
-    md += _rows("fresh-install", result["fresh-install re-verified"]["artifacts"])
+        md += [f"## {name}", "", suite_table(result[name]["artifacts"])]
+    md += ["## fresh install, re-verified on the face folder", "",
+           suite_table(result["fresh-install re-verified"]["artifacts"])]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.with_suffix(".md").write_text("\n".join(md) + "\n")
     OUT.with_suffix(".json").write_text(json.dumps({"exit_codes": codes, **{

@@ -13,7 +13,6 @@ docs/results/int8_ranges.md and .json: mean and worst-face INT8 drop per subset,
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -21,21 +20,7 @@ import torch
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "int8_ranges"
 
 
-def _scores(run, suite, references) -> dict:
-    from fsr_edge.exporters.artifact import Precision
-    from fsr_edge.exporters.verify import check_subset
-
-    out = {}
-    with torch.no_grad():
-        for subset, ref in zip(suite.subsets, references):
-            outputs = [run(torch.from_numpy(x)).numpy() for x in subset.lr_faces]
-            rec = check_subset(Precision.INT8, outputs, ref, subset)
-            out[subset.name] = {"mean_drop_db": rec["mean_drop_db"], "worst_drop_db": rec["worst_drop_db"],
-                                "worst_face": rec["worst_face"], "status": rec["status"]}
-    return out
-
-
-def _pin_only(qmodel, example, node_names: set[str]) -> None:
+def _pin_only(qmodel, node_names: set[str]) -> None:
     from fsr_edge.exporters.quantize import _activation_quantizers, _set_range
 
     for name, q in _activation_quantizers(qmodel):
@@ -46,6 +31,7 @@ def _pin_only(qmodel, example, node_names: set[str]) -> None:
 def nncf_rows(name: str, suite, references) -> dict:
     from fsr_edge.exporters.pipeline import bundled_qat_path
     from fsr_edge.exporters.quantize import activation_ranges, load_quantized
+    from fsr_edge.exporters.verify import int8_scores
 
     rows = {}
     variants = {"as calibrated": set(), "input pinned": {"lr_face"}, "skip pinned": {"/interpolate/0"},
@@ -55,8 +41,8 @@ def nncf_rows(name: str, suite, references) -> dict:
         q, _ = load_quantized(bundled_qat_path(name), pin_ranges=False)
         if ranges is None:
             ranges = {k: [round(v[0], 4), round(v[1], 4)] for k, v in activation_ranges(q).items()}
-        _pin_only(q, None, pinned)
-        rows[label] = _scores(q, suite, references)
+        _pin_only(q, pinned)
+        rows[label] = int8_scores(q, suite, references)
     return {"stored_ranges": ranges, "rows": rows}
 
 
@@ -66,6 +52,7 @@ def pt2e_rows(student, calib, suite, references) -> dict:
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     from fsr_edge.exporters.executorch import pin_known_ranges
+    from fsr_edge.exporters.verify import int8_scores
 
     rows = {}
     example = calib.lr_faces()[0]
@@ -78,7 +65,7 @@ def pt2e_rows(student, calib, suite, references) -> dict:
         with torch.no_grad():
             for x in calib.lr_faces():
                 prepared(x)
-        rows[label] = _scores(convert_pt2e(prepared), suite, references)
+        rows[label] = int8_scores(convert_pt2e(prepared), suite, references)
     return rows
 
 
