@@ -37,10 +37,24 @@ def align_lr(frame: np.ndarray, landmarks68: np.ndarray, *, lr_size: int, scale:
 
     The matrix maps frame pixels to the ``lr_size * scale`` HR crop (what ``paste_roi`` inverts).
     """
+    matrix, hr_face = align_hr(frame, landmarks68, hr_size=lr_size * scale)
+    return matrix, lr_from_hr([hr_face], scale)[0]
+
+
+def lr_from_hr(hr_faces: list[np.ndarray], scale: int) -> torch.Tensor:
+    """(B, 3, S/scale, S/scale) float32 LR faces from (S, S, 3) aligned crops: the training pairs' antialiased
+    bicubic, one call for every face of a frame."""
     from ..data.degradations import bicubic_downsample
 
+    hr_t = torch.from_numpy(np.stack(hr_faces)).permute(0, 3, 1, 2)
+    hr_t = hr_t.float().div_(255.0) if hr_t.dtype == torch.uint8 else hr_t.float()
+    return bicubic_downsample(hr_t, scale)
+
+
+def align_hr(frame: np.ndarray, landmarks68: np.ndarray, *, hr_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame -> crop matrix (2, 3), aligned (hr_size, hr_size, 3) crop in the frame's dtype) for one face."""
     cv2 = require_cv2()
-    hr = lr_size * scale
+    hr = hr_size
     matrix = ffhq_matrix(landmarks68, size=hr)
     warp = _warp.as_3x3(matrix)
     density = math.sqrt(abs(np.linalg.det(warp[:2, :2])))   # crop pixels per frame pixel
@@ -64,10 +78,7 @@ def align_lr(frame: np.ndarray, landmarks68: np.ndarray, *, lr_size: int, scale:
                 [[1.0, 0, -x0], [0, 1.0, -y0], [0, 0, 1.0]])
             warp = warp @ np.linalg.inv(to_small)
     # Outside the frame the picture is mirrored, as in _warp.warp_affine (no black corners in the crop).
-    hr_face = cv2.warpAffine(src, warp[:2], (hr, hr), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    hr_t = torch.from_numpy(hr_face).permute(2, 0, 1)
-    hr_t = hr_t.float().div_(255.0) if hr_t.dtype == torch.uint8 else hr_t.float()
-    return matrix, bicubic_downsample(hr_t, scale)
+    return matrix, cv2.warpAffine(src, warp[:2], (hr, hr), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 @functools.lru_cache(maxsize=8)

@@ -6,9 +6,9 @@ be 132 MP). Each stage is timed (``FrameResult.stages_s``), which is what ``fsr-
 - detect: dlib's HOG on a grey working copy whose long side is ``detect_side`` (it finds faces of ~80 px and up
   in that copy: ~240 px in a 1080p frame at 640, ~110 px at 1400). Every ``detect_every`` frames, or when a
   track is lost; in between, each face's box comes from its previous landmarks (tracking).
-- landmarks: dlib's 68-point shape predictor on the full-resolution frame, inside each box.
-- align: one FFHQ matrix and one ``cv2.warpAffine`` per face (``_cv.align_lr``), then the training pairs' own
-  antialiased bicubic down to the model's input.
+- landmarks: dlib's 68-point shape predictor at full resolution, inside each box (given only its neighbourhood).
+- align: one FFHQ matrix and one ``cv2.warpAffine`` per face (``_cv.align_hr``), then the training pairs' own
+  antialiased bicubic down to the model's input, one call for all faces (``_cv.lr_from_hr``).
 - upscale: all faces in one model call.
 - paste: each face's ROI only, feathered mask (``_cv.paste_roi``).
 
@@ -108,15 +108,16 @@ class FacePipeline:
         cv2 = _cv.require_cv2()
         h, w = frame.shape[:2]
         factor = min(1.0, self.detect_side / max(h, w))
-        small = frame
-        if factor < 1.0:
-            small = cv2.resize(frame, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
-        fx, fy = small.shape[1] / w, small.shape[0] / h
         # Grey: dlib's HOG takes the strongest gradient over the colour channels; on grey it is ~30 % faster
-        # and finds the same faces on the raw test photos and the aligned face set.
-        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        # and finds the same faces on the raw test photos and the aligned face set. Grey before the resize:
+        # the area resize then moves one channel instead of three.
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if self.detector == "hog" else frame
+        small = gray
+        if factor < 1.0:
+            small = cv2.resize(gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+        fx, fy = small.shape[1] / w, small.shape[0] / h
         if self.detector == "hog":
-            rects, _, _ = _dlib.model("hog").run(gray, self.upsample, 0.0)
+            rects, _, _ = _dlib.model("hog").run(small, self.upsample, 0.0)
         else:
             rects = [d.rect for d in _dlib.model("cnn")(np.ascontiguousarray(small), self.upsample)]
         boxes = [((r.left() + 0.5) / fx - 0.5, (r.top() + 0.5) / fy - 0.5,
@@ -126,18 +127,30 @@ class FacePipeline:
     def landmarks(self, frame: np.ndarray, boxes) -> list[np.ndarray]:
         dlib = _dlib.require_dlib()
         predictor = _dlib.model("shape68")
+        h, w = frame.shape[:2]
         out = []
         for x0, y0, x1, y1 in boxes:
-            rect = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
-            shape = predictor(frame, rect)
-            out.append(np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
+            # dlib copies the image it is given into its own: hand it the box's neighbourhood (half a box of
+            # margin on each side, wider than where the 68 points and their feature pixels fall), not the frame.
+            mx, my = 0.5 * (x1 - x0), 0.5 * (y1 - y0)
+            cx0, cy0 = max(0, int(x0 - mx)), max(0, int(y0 - my))
+            cx1, cy1 = min(w, int(x1 + mx) + 1), min(h, int(y1 + my) + 1)
+            if cx0 >= cx1 or cy0 >= cy1:
+                out.append(np.full((68, 2), np.nan))   # the box lies outside the frame: no face to track
+                continue
+            crop = np.ascontiguousarray(frame[cy0:cy1, cx0:cx1])
+            rect = dlib.rectangle(int(round(x0)) - cx0, int(round(y0)) - cy0, int(round(x1)) - 1 - cx0,
+                                  int(round(y1)) - 1 - cy0)
+            shape = predictor(crop, rect)
+            out.append(np.array([(p.x + cx0, p.y + cy0) for p in shape.parts()], dtype=np.float64))
         return out
 
     @torch.inference_mode()
-    def upscale(self, lr_faces: list[torch.Tensor]) -> list[np.ndarray]:
-        if not lr_faces:
+    def upscale(self, lr_faces: torch.Tensor | None) -> list[np.ndarray]:
+        """(B, 3, lr, lr) LR faces (None or B = 0: no face) -> B SR faces (S, S, 3) float32 in [0, 1]."""
+        if lr_faces is None or len(lr_faces) == 0:
             return []
-        sr = self.model(torch.stack(lr_faces)).clamp_(0.0, 1.0)
+        sr = self.model(lr_faces).clamp_(0.0, 1.0)
         return list(np.ascontiguousarray(sr.permute(0, 2, 3, 1).float().numpy()))
 
     # ------------------------------------------------------------------ one frame
@@ -199,11 +212,12 @@ class FacePipeline:
         stages["landmarks"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        aligned = [_cv.align_lr(frame, tr.landmarks68, lr_size=self.lr_size, scale=self.scale) for tr in tracks]
+        aligned = [_cv.align_hr(frame, tr.landmarks68, hr_size=self.lr_size * self.scale) for tr in tracks]
+        lr_faces = _cv.lr_from_hr([hr for _, hr in aligned], self.scale) if aligned else None
         stages["align"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        sr_faces = self.upscale([lr for _, lr in aligned])
+        sr_faces = self.upscale(lr_faces)
         stages["upscale"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

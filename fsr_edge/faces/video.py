@@ -293,7 +293,7 @@ def flicker_measure(model, still: np.ndarray, *, frames: int = 60, frame_size: t
         lm = true68 @ m[:, :2].T + m[:, 2]
         matrix, lr = _cv.align_lr(frame, lm, lr_size=oracle.lr_size, scale=oracle.scale)
         out = frame.copy()
-        _cv.paste_roi(out, oracle.upscale([lr])[0], matrix)
+        _cv.paste_roi(out, oracle.upscale(lr[None])[0], matrix)
         exact.append(stabilised(out, m))
     result["exact landmarks"] = {"face_change": change(exact), "landmark_jitter_px": 0.0, "landmark_error_px": 0.0,
                                  "frames_with_face": frames}
