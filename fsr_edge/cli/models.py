@@ -1,6 +1,8 @@
 """fsr-edge models: the bundled models with scale, input and output size, parameters, MACs at their input size and
 role. The default student (what upscale, export and pipeline use without --model) is marked "default"; models
-meant only for training (their input is not an LR face) are marked "training only" and refused by upscale."""
+meant only for training (their input is not an LR face) are marked "training only" and refused by upscale.
+--card NAME prints a model's card: what it was trained on, its quality on val and wild faces, its INT8 drop and
+latency per target."""
 
 from __future__ import annotations
 
@@ -12,12 +14,20 @@ def add_parser(sub, name):
     p = sub.add_parser(name, help="list bundled models (scale, params, MACs, role; the default is marked)",
                        description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
+    p.add_argument("--card", metavar="NAME", help="print one model's card (YAML: data and licence, recipe, params/MACs, "
+                   "val and wild quality, INT8 drop per runtime, latency per target)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from ..zoo import zoo
 
+    if args.card:
+        from ..cards import card_path, model_card
+
+        model_card(args.card)   # ConfigError naming the known cards when there is none
+        print(card_path(args.card).read_text(encoding="utf-8"), end="")
+        return 0
     snapshot = zoo()  # no torch import while the bundled snapshot describes this install
     default = snapshot["default"]
     rows = []
