@@ -1,10 +1,11 @@
 """Compress and export the student: NNCF INT8 (PTQ, QAT), pruning, one module per target, verification, manifest.
 
+The targets are the rows of ``fsr_edge.targets.TARGETS`` (exporter module, runtime loader, precisions, extra).
 Per target (same signature, optional backends import lazily)::
 
     from fsr_edge.exporters import onnx, openvino, executorch, coreml, tensorrt
     art = onnx.export(student, example_input, out_dir, precision=Precision.INT8, quantized_model=q_student)
-    run = onnx.load_runner(art)                    # the saved file in its own runtime
+    run = onnx.load_runner(art)                    # the saved file in its runtime (the row's loader)
 
 Everything at once (``fsr-edge export``): :func:`export_student` writes ``DIST/manifest.json``
 (schema: ``fsr_edge.exporters.manifest``).

@@ -1,9 +1,13 @@
 """Types every exporter shares: targets, precisions, the exported Artifact, and the I/O contract.
 
-Every exporter module (onnx, openvino, executorch, coreml, tensorrt) has the same two public functions:
+The targets, their precisions and their runtimes are the rows of :data:`fsr_edge.targets.TARGETS`. Every
+exporter module (onnx, openvino, executorch, coreml, tensorrt) has the same two public functions:
 
     export(model, example_input, out_dir, *, precision, calibration=None, quantized_model=None, name="model") -> Artifact
-    load_runner(artifact) -> Callable[[np.ndarray], np.ndarray]     # runs the saved file; raises RuntimeUnavailable
+    load_runner(artifact, *, threads=None) -> Callable[[np.ndarray], np.ndarray]   # raises RuntimeUnavailable
+
+``load_runner`` is :func:`load_runner` here for every target: the target row's loader (``fsr_edge.runtimes``),
+the same one the benchmark times.
 
 ``example_input`` fixes the input shape (batch 1). ``calibration`` (a CalibrationSet) is used by the exporters
 that quantize inside their own tool (ExecuTorch PT2E, Core ML); ``quantized_model`` is the NNCF fake-quantized
@@ -15,15 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 
-class Target(str, Enum):
-    ONNX = "onnx"
-    OPENVINO = "openvino"
-    EXECUTORCH = "executorch"
-    COREML = "coreml"
-    TENSORRT = "tensorrt"
+from fsr_edge.runtimes import RuntimeUnavailable, Session
+from fsr_edge.targets import TARGETS
+from fsr_edge.targets import get as target_spec
 
 
 class Precision(str, Enum):
@@ -32,29 +34,23 @@ class Precision(str, Enum):
     INT8 = "int8"
 
 
+# One member per row of the target table (Target.ONNX == "onnx", ...).
+Target = Enum("Target", {t.name.upper(): t.name for t in TARGETS}, type=str, module=__name__, qualname="Target")
+
 # What each target offers. Combinations outside this table are refused, not silently approximated.
-SUPPORTED: dict[Target, tuple[Precision, ...]] = {
-    Target.ONNX: (Precision.FP32, Precision.INT8),
-    Target.OPENVINO: (Precision.FP32, Precision.FP16, Precision.INT8),
-    Target.EXECUTORCH: (Precision.FP32, Precision.INT8),
-    Target.COREML: (Precision.FP16, Precision.INT8),
-    Target.TENSORRT: (Precision.FP16, Precision.INT8),
-}
+SUPPORTED: dict[Target, tuple[Precision, ...]] = {Target(t.name): tuple(Precision(p) for p in t.precisions)
+                                                  for t in TARGETS}
 
 INPUT_NAME, OUTPUT_NAME = "lr_face", "sr_face"
 # Every artifact's input is an 8-bit image as float32: its range is known, never calibrated.
 INPUT_RANGE = (0.0, 1.0)
 
 
-class RuntimeUnavailable(Exception):
-    """The runtime that would execute an artifact does not exist on this machine (reason in str())."""
-
-
 @dataclass
 class Artifact:
     """One exported file and what is known about it. ``file`` is None when the target is not available here."""
 
-    target: Target
+    target: Target | str                           # a row of fsr_edge.targets.TARGETS (its Target member)
     precision: Precision
     file: Path | None
     runtime: str                                   # e.g. "onnxruntime 1.31.1 CPUExecutionProvider"
@@ -71,7 +67,7 @@ class Artifact:
     @property
     def id(self) -> str:
         shape = "x".join(str(s) for s in self.input_shape[-2:])
-        return f"{self.target.value}-{self.precision.value}-{shape}"
+        return f"{getattr(self.target, 'value', self.target)}-{self.precision.value}-{shape}"
 
 
 def io_contract(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -80,12 +76,29 @@ def io_contract(name: str, shape: tuple[int, ...]) -> dict[str, Any]:
             "value_range": list(INPUT_RANGE), "normalization": "none"}
 
 
-def check_precision(target: Target, precision: Precision) -> None:
+def load_runner(artifact: Artifact, *, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Run the saved file in its target's runtime (the row's loader, the session the benchmark uses too), after
+    the file's safety check. Raises RuntimeUnavailable when that runtime cannot run here."""
+    from fsr_edge.targets import check_file
+
+    spec = target_spec(getattr(artifact.target, "value", artifact.target))
+    if artifact.file is None:
+        raise RuntimeUnavailable(artifact.reason or f"{artifact.id}: no artifact file")
+    check_file(artifact.file)
+    session = Session(threads=threads, precision=Precision(artifact.precision).value, config=artifact.runtime_config)
+    try:
+        return spec.load(artifact.file, session)[0]
+    except ImportError as err:
+        raise RuntimeUnavailable(f"{err.name or err} is not installed; pip install 'fsr_edge[{spec.extra}]'") from None
+
+
+def check_precision(target: Target | str, precision: Precision) -> None:
     from fsr_edge.errors import ConfigError
 
-    if precision not in SUPPORTED[target]:
-        offered = ", ".join(p.value for p in SUPPORTED[target])
-        raise ConfigError(f"target {target.value} does not offer {precision.value} (offers {offered})")
+    spec = target_spec(getattr(target, "value", target))
+    if Precision(precision).value not in spec.precisions:
+        raise ConfigError(f"target {spec.name} does not offer {Precision(precision).value} "
+                          f"(offers {', '.join(spec.precisions)})")
 
 
 def versions(*packages: str) -> dict[str, str]:

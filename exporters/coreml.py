@@ -9,18 +9,16 @@ calibration runs Core ML predictions, which only exist on macOS. Prediction is l
 
 from __future__ import annotations
 
-import platform
 import shutil
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .artifact import INPUT_NAME, OUTPUT_NAME, Artifact, Precision, RuntimeUnavailable, Target, check_precision, versions
+from .artifact import INPUT_NAME, OUTPUT_NAME, Artifact, Precision, Target, check_precision, versions
+from .artifact import load_runner  # noqa: F401  (every exporter module offers the shared loader)
 
 MINIMUM_TARGET = "iOS16"
 
@@ -64,16 +62,6 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
     art.notes.append(f"spec: {spec}")
     check_spec(spec, precision=precision, input_shape=tuple(example_input.shape), output_shape=out_shape)
     return art
-
-
-def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
-    if platform.system() != "Darwin":
-        raise RuntimeUnavailable(f"Core ML prediction needs macOS (this is {platform.system()}); "
-                                 "the spec was checked instead")
-    import coremltools as ct
-
-    mlmodel = ct.models.MLModel(str(artifact.file))
-    return lambda lr: np.asarray(mlmodel.predict({INPUT_NAME: lr})[OUTPUT_NAME], dtype=np.float32)
 
 
 def spec_summary(path: Path) -> dict:

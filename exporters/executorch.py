@@ -16,14 +16,12 @@ histogram fitted to calibration faces, which would clip pixels brighter or darke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ._files import atomic_write_bytes
-from .artifact import Artifact, Precision, RuntimeUnavailable, Target, check_precision, versions
+from .artifact import Artifact, Precision, Target, check_precision, versions
+from .artifact import load_runner  # noqa: F401  (every exporter module offers the shared loader)
 
 
 def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision: Precision,
@@ -59,17 +57,6 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
                                "summary": f"{delegated} nodes in {info.num_delegated_subgraphs} XNNPACK "
                                           f"subgraph(s), {portable} ops left to portable kernels"})
     return art
-
-
-def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
-    try:
-        import executorch.runtime  # noqa: F401
-    except ImportError as err:
-        raise RuntimeUnavailable(f"executorch is not installed ({err}); pip install 'fsr_edge[executorch]'") from None
-    from fsr_edge.safety import load_executorch_method
-
-    method = load_executorch_method(artifact.file)
-    return lambda lr: method.execute([torch.from_numpy(np.ascontiguousarray(lr))])[0].numpy().copy()
 
 
 def _quantize_pt2e(ep, example_input: Tensor, calibration) -> nn.Module:

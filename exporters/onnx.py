@@ -11,8 +11,6 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -21,6 +19,7 @@ from fsr_edge.safety import check_onnx_file
 
 from ._files import atomic_output
 from .artifact import INPUT_NAME, OUTPUT_NAME, Artifact, Precision, Target, check_precision, versions
+from .artifact import load_runner  # noqa: F401  (every exporter module offers the shared loader)
 
 OPSET = 17
 
@@ -50,16 +49,6 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
                    tool_versions=versions("onnx", "onnxruntime", "nncf"))
     art.delegation = ort_kernel_stats(path)
     return art
-
-
-def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
-    import onnxruntime as ort
-
-    check_onnx_file(artifact.file)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
-    sess = ort.InferenceSession(str(artifact.file), opts, providers=["CPUExecutionProvider"])
-    return lambda lr: sess.run(None, {INPUT_NAME: lr})[0]
 
 
 def strip_to_qdq(quantized_model: nn.Module, example_input: Tensor) -> nn.Module:

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 from torch import Tensor, nn
 
-from .artifact import INPUT_NAME, Artifact, Precision, RuntimeUnavailable, Target, check_precision, versions
-from . import onnx as onnx_exporter
+from fsr_edge.runtimes import Session
+from fsr_edge.runtimes.openvino import PRECISION_HINT, compile_model
 
-PRECISION_HINT = "f32"
+from . import onnx as onnx_exporter
+from .artifact import Artifact, Precision, Target, check_precision, versions
+from .artifact import load_runner  # noqa: F401  (every exporter module offers the shared loader)
 
 
 def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision: Precision,
@@ -53,22 +52,10 @@ def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision:
     return art
 
 
-def load_runner(artifact: Artifact, *, hint: str | None = None, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    compiled = _compile(artifact.file, hint=hint or artifact.runtime_config.get("INFERENCE_PRECISION_HINT", PRECISION_HINT),
-                        threads=threads)
-    request = compiled.create_infer_request()
-
-    def run(lr: np.ndarray) -> np.ndarray:
-        request.infer({INPUT_NAME: lr})
-        return request.get_output_tensor(0).data.copy()
-
-    return run
-
-
 def runtime_precision_stats(xml: Path, *, hint: str = PRECISION_HINT) -> dict:
     """What the CPU plugin actually runs: per layer type, the runtime precision of each executed node
     (e.g. how many convolutions run as I8 kernels)."""
-    compiled = _compile(xml, hint=hint)
+    compiled = compile_model(xml, Session(config={"INFERENCE_PRECISION_HINT": hint}))
     by_type: dict[str, dict[str, int]] = {}
     for op in compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()
@@ -87,18 +74,6 @@ def runtime_precision_stats(xml: Path, *, hint: str = PRECISION_HINT) -> dict:
 
 def _any_str(value) -> str:
     return value.astype(str) if hasattr(value, "astype") else str(value)
-
-
-def _compile(xml: Path, *, hint: str, threads: int | None = None):
-    try:
-        import openvino as ov
-    except ImportError as err:
-        raise RuntimeUnavailable(f"openvino is not installed ({err}); pip install 'fsr_edge[openvino]'") from None
-    config = {"INFERENCE_PRECISION_HINT": hint}
-    n = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
-    if n:
-        config["INFERENCE_NUM_THREADS"] = str(n)
-    return ov.Core().compile_model(str(xml), "CPU", config)
 
 
 def _save_atomic(ov_model, xml: Path, *, compress_to_fp16: bool) -> None:

@@ -25,18 +25,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from fsr_edge import targets as target_table
 from fsr_edge.errors import ConfigError, FsrEdgeError
+from fsr_edge.targets import TargetSpec
 
 from . import manifest as mf
-from .artifact import (INPUT_NAME, OUTPUT_NAME, SUPPORTED, Artifact, Precision, RuntimeUnavailable, Target,
-                       io_contract)
+from .artifact import INPUT_NAME, OUTPUT_NAME, Artifact, Precision, RuntimeUnavailable, io_contract, load_runner
 from .verify import GOLDEN_MIN_PSNR_DB, VerificationSuite, psnr, val_psnr, verify
 
 # The student the toolkit ships; until the MSKD student is registered the PISR student stands in.
 DEFAULT_STUDENT = "mskd-x8"
 FALLBACK_STUDENTS = ("pisr-x8",)
-EXTRAS = {Target.ONNX: "onnx", Target.OPENVINO: "openvino", Target.EXECUTORCH: "executorch",
-          Target.COREML: "coreml", Target.TENSORRT: "tensorrt"}
 
 
 def default_student() -> str:
@@ -57,12 +56,13 @@ def bundled_qat_path(model_name: str) -> Path:
     return WEIGHTS_DIR / f"{model_name}_qat_int8.safetensors"
 
 
-def export_student(model: str, out_dir: str | Path, *, targets: Iterable[str] = tuple(t.value for t in Target),
+def export_student(model: str, out_dir: str | Path, *, targets: Iterable[str] | None = None,
                    precisions: Iterable[str] = ("fp32", "fp16", "int8"), faces_dir: str | Path | None = None,
                    calibration: str | Path | None = None, calibration_size: int = 32, qat_state: str = "auto",
                    shapes: list[tuple[int, int]] | None = None, overwrite: bool = False, seed: int = 0,
                    progress: bool = True, log=print) -> dict:
-    """Run the whole export (see the module docstring); returns the manifest dict (also written to disk)."""
+    """Run the whole export (see the module docstring); returns the manifest dict (also written to disk).
+    ``targets``: names of rows of fsr_edge.targets.TARGETS (default: every row)."""
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").exists() and not overwrite:
         raise ConfigError(f"{out_dir}/manifest.json exists; choose another -o or pass --overwrite")
@@ -79,7 +79,7 @@ def _export_student(model: str, out_dir: Path, *, targets, precisions, faces_dir
 
     from .quantize import weights_sha256
 
-    targets = [Target(t) for t in targets]
+    targets = [target_table.get(t) for t in (target_table.names() if targets is None else targets)]
     precisions = [Precision(p) for p in precisions]
     student = load_model(model).eval()
     arch, kwargs = _arch_of(model)
@@ -102,7 +102,7 @@ def _export_student(model: str, out_dir: Path, *, targets, precisions, faces_dir
 
     # 2. INT8 provenance
     calib = qmodel = None
-    if Precision.INT8 in precisions and any(Precision.INT8 in SUPPORTED[t] for t in targets):
+    if Precision.INT8 in precisions and any(Precision.INT8.value in t.precisions for t in targets):
         calib, calib_info = _calibration(calibration, faces_dir, calibration_size, student, seed)
         qmodel, q_info = _quantized_student(model, student, calib, sha, qat_state, log)
         manifest["calibration"] = {**calib_info, **q_info}
@@ -116,7 +116,7 @@ def _export_student(model: str, out_dir: Path, *, targets, precisions, faces_dir
         shape_refs = references if shape_suite is suite else shape_suite.references(student)
         for target in targets:
             for precision in precisions:
-                if precision not in SUPPORTED[target]:
+                if precision.value not in target.precisions:
                     continue
                 entry = _one(target, precision, student, example, out_dir, calib, qmodel, shape_suite, shape_refs,
                              log)
@@ -139,24 +139,22 @@ def check_finite(outputs: list[list[np.ndarray]], *, what: str) -> None:
         raise FsrEdgeError(f"{what} gives non-finite outputs (NaN or Inf); its weights are corrupt or diverged")
 
 
-def _one(target: Target, precision: Precision, student: nn.Module, example: torch.Tensor, out_dir: Path, calib,
+def _one(target: TargetSpec, precision: Precision, student: nn.Module, example: torch.Tensor, out_dir: Path, calib,
          qmodel, suite: VerificationSuite, references: list[list[np.ndarray]], log) -> dict:
-    import importlib
-
     shape = "x".join(str(s) for s in example.shape[-2:])
-    art_id = f"{target.value}-{precision.value}-{shape}"
+    art_id = f"{target.name}-{precision.value}-{shape}"
     out_shape = tuple(references[0][0].shape)
-    entry = {"id": art_id, "target": target.value, "precision": precision.value, "file": None, "extra_files": [],
+    entry = {"id": art_id, "target": target.name, "precision": precision.value, "file": None, "extra_files": [],
              "sha256": None, "size_bytes": None, "runtime": None, "runtime_config": {},
              "inputs": [io_contract(INPUT_NAME, tuple(example.shape))],
              "outputs": [io_contract(OUTPUT_NAME, out_shape)], "tool_versions": {}, "delegation": None,
              "golden": None, "export_status": "exported", "export_reason": "", "notes": []}
     try:
-        module = importlib.import_module(f"fsr_edge.exporters.{target.value}")
-        art: Artifact = module.export(student, example, out_dir, precision=precision, calibration=calib,
-                                      quantized_model=qmodel, name=f"{target.value}/model")
+        art: Artifact = target.export_module().export(student, example, out_dir, precision=precision,
+                                                      calibration=calib, quantized_model=qmodel,
+                                                      name=f"{target.name}/model")
     except ImportError as err:
-        reason = f"{err.name or err} is not installed; pip install 'fsr_edge[{EXTRAS[target]}]'"
+        reason = f"{err.name or err} is not installed; pip install 'fsr_edge[{target.extra}]'"
         entry.update(export_status="not_available", export_reason=reason)
         entry["verification"] = verify(None, None, suite, references, skip_reason=reason)[0]
         log(f"  {art_id:<26} skipped: {reason}")
@@ -181,7 +179,7 @@ def _one(target: Target, precision: Precision, student: nn.Module, example: torc
         if art.extra_files:
             entry["size_bytes"] += sum(mf.digest(p)[1] for p in art.extra_files)
         try:
-            runner = module.load_runner(art)
+            runner = load_runner(art)
         except RuntimeUnavailable as err:
             skip = str(err)
     record, outputs = verify(art, runner, suite, references, skip_reason=skip)
@@ -196,7 +194,7 @@ def _one(target: Target, precision: Precision, student: nn.Module, example: torc
             record.update(status="failed", reason="; ".join(filter(None, [
                 record["reason"], f"golden face: {golden_psnr:.2f} dB vs the reference < {golden_min} dB"])))
     entry["verification"] = record
-    base = (out_dir / entry["file"]).parent if entry["file"] else out_dir / target.value
+    base = (out_dir / entry["file"]).parent if entry["file"] else out_dir / target.name
     stem = f"{art_id}.golden"
     gin = mf.write_golden(suite.golden_input, base / f"{stem}_input.bin")
     gout = mf.write_golden(references[0][0], base / f"{stem}_output.bin")

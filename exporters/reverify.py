@@ -3,27 +3,24 @@ export on a verification suite of the caller's choice, from the saved files in t
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from fsr_edge.errors import ConfigError
 
 from . import manifest as mf
-from .artifact import Artifact, Precision, RuntimeUnavailable, Target
+from .artifact import Artifact, Precision, RuntimeUnavailable, load_runner
 from .verify import verify
 
 
 def runner_for(dist: Path, entry: dict):
-    """(runner, skip reason) for a manifest entry: the target module's own loader on the saved file."""
-    target, precision = Target(entry["target"]), Precision(entry["precision"])
-    art = Artifact(target, precision, mf.resolve_inside(dist, entry["file"]), entry.get("runtime") or "",
+    """(runner, artifact, skip reason) for a manifest entry: its target's loader on the saved file."""
+    art = Artifact(entry["target"], Precision(entry["precision"]), mf.resolve_inside(dist, entry["file"]), entry.get("runtime") or "",
                    tuple(entry["inputs"][0]["shape"]), tuple(entry["outputs"][0]["shape"]),
                    runtime_config=dict(entry.get("runtime_config") or {}),
                    extra_files=[dist / p for p in entry.get("extra_files") or []])
     try:
-        module = importlib.import_module(f"fsr_edge.exporters.{target.value}")
-        return module.load_runner(art), art, ""
-    except (RuntimeUnavailable, ImportError) as err:
+        return load_runner(art), art, ""
+    except RuntimeUnavailable as err:
         return None, art, str(err)
 
 

@@ -20,31 +20,24 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from torch import Tensor, nn
 
+from fsr_edge.targets import unavailable
+
 from . import onnx as onnx_exporter
 from ._files import atomic_output, atomic_write_bytes
-from .artifact import (INPUT_NAME, INPUT_RANGE, Artifact, Precision, RuntimeUnavailable, Target, check_precision,
-                       versions)
+from .artifact import INPUT_NAME, INPUT_RANGE, Artifact, Precision, Target, check_precision, versions
+from .artifact import load_runner  # noqa: F401  (every exporter module offers the shared loader)
 
-NOT_AVAILABLE = "not available here: needs CUDA + TensorRT"
 STAND_IN = "onnxruntime CPU on the TensorRT Q/DQ ONNX (numeric stand-in: no CUDA + TensorRT here)"
 
 
 def availability() -> tuple[bool, str]:
     """(available, reason): TensorRT needs an NVIDIA GPU with CUDA and the tensorrt Python package."""
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return False, f"{NOT_AVAILABLE} (no CUDA device)"
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return False, f"{NOT_AVAILABLE} (tensorrt is not installed)"
-    return True, ""
+    why = unavailable("tensorrt", device="cuda")
+    return why is None, why or ""
 
 
 def export(model: nn.Module, example_input: Tensor, out_dir: Path, *, precision: Precision,
@@ -132,33 +125,6 @@ def _range_known_tensors(path: Path) -> list[str]:
 
 def _resize_mode(node) -> str:
     return next((a.s.decode() for a in node.attribute if a.name == "mode"), "nearest")
-
-
-def load_runner(artifact: Artifact) -> Callable[[np.ndarray], np.ndarray]:
-    if artifact.file is not None and Path(artifact.file).suffix == ".onnx":
-        return onnx_exporter.load_runner(artifact)        # the CPU stand-in: ONNX Runtime on the Q/DQ ONNX
-    ok, reason = availability()
-    if not ok or artifact.file is None:
-        raise RuntimeUnavailable(reason or NOT_AVAILABLE)
-    import tensorrt as trt
-    import torch
-
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine(Path(artifact.file).read_bytes())
-    context = engine.create_execution_context()
-    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-
-    def run(lr: np.ndarray) -> np.ndarray:
-        inp = torch.from_numpy(lr).cuda()
-        out = torch.empty(artifact.output_shape, device="cuda")
-        for n in names:
-            is_input = engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
-            context.set_tensor_address(n, (inp if is_input else out).data_ptr())
-        context.execute_async_v3(torch.cuda.current_stream().cuda_stream)
-        torch.cuda.synchronize()
-        return out.cpu().numpy()
-
-    return run
 
 
 def _build_engine(onnx_path: Path, engine_path: Path, precision: Precision) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 from .exporters.manifest import load_manifest
 from .errors import FsrEdgeError
 from .io import atomic_output
-from .safety import load_executorch_method, verify_sha256
+from .safety import verify_sha256
 
 __all__ = ["ASSETS_DIR", "GoldenCheck", "argb_to_rgb", "check_golden", "executorch_artifacts", "install_artifacts",
            "load_manifest", "postprocess", "preprocess_argb", "psnr_db", "read_golden", "rgb_to_argb"]
@@ -158,15 +158,15 @@ def check_golden(manifest: Mapping, dist_dir: str | Path, *, artifact_id: str | 
     """Runs each ExecuTorch artifact (or only ``artifact_id``) in ExecuTorch's Python runtime on its golden input
     and compares with its golden output against ``golden.min_psnr_db``: what the app does at first launch.
     """
-    import torch
+    from .targets import load
 
     checks = []
     for art in executorch_artifacts(manifest):
         if artifact_id is not None and art["id"] != artifact_id:
             continue
         golden_in, golden_out = read_golden(art, dist_dir)
-        method = load_executorch_method(Path(dist_dir) / art["file"])  # verified: a corrupt .pte is refused
-        actual = method.execute([torch.from_numpy(golden_in)])[0].numpy()
+        infer, _ = load("executorch", Path(dist_dir) / art["file"])  # the verified loader: a corrupt .pte is refused
+        actual = infer(golden_in)
         lo, hi = art["outputs"][0]["value_range"]
         checks.append(GoldenCheck(art["id"], psnr_db(golden_out, actual, data_range=hi - lo),
                                   float(art["golden"]["min_psnr_db"]),
