@@ -532,7 +532,7 @@ def test_paired_ratios_hold_still_when_the_load_changes(monkeypatch):
         clock["ns"] += int(ms * load * (1 + 0.02 * rng.random()) * 1e6)
 
     monkeypatch.setattr(worker, "time", FakeTime)
-    worker._LOADERS["fake"], worker._RUNTIME_MODULES["fake"] = (lambda spec: ((lambda _x: call(0.2)), {})), "math"
+    monkeypatch.setattr(worker, "_load", lambda spec, **_: ((lambda _x: call(0.2)), {}))
     spec = {"threads": 1, "rel_ci": 0.01, "paired_time_s": 10.0,
             "paired": [{"id": "student", "runtime": "fake", "input_shape": [1, 3, 4, 4]}]}
     out = worker._paired_ratios(lambda _x: call(4.0), None, spec)["student"]

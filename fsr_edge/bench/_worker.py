@@ -2,12 +2,15 @@
 
 Run by file path, not as ``fsr_edge.bench._worker``: importing the package would import torch, and the ONNX
 Runtime / OpenVINO rows would then carry torch's few hundred MB in their memory numbers. So this file imports
-only the standard library, numpy and the one runtime it measures (torch only for the PyTorch and ExecuTorch
-rows, whose runtimes need it; the ExecuTorch row also opens its .pte through ``fsr_edge.safety``). ONNX files are
-checked with ``fsr_edge.safety.check_onnx_file`` by the harness before this process starts.
+only the standard library, numpy, the torch-free target table (``fsr_edge.targets``) and the one runtime it
+measures, through the same loader (``fsr_edge.runtimes``) that export verification uses (torch only for the
+PyTorch, ExecuTorch and TensorRT rows, whose runtimes need it; the ExecuTorch row also opens its .pte through
+``fsr_edge.safety``). ONNX files are checked (``fsr_edge.targets.check_file``) by the harness before this
+process starts.
 
-SPEC keys: runtime (pytorch|onnxruntime|openvino|executorch|tensorrt|coreml), path (artifact file) or model
-(bundled name / .safetensors for pytorch), input_shape, threads, device (cpu|cuda), precision, iterations (fixed
+SPEC keys: runtime (pytorch or a target's runtime in fsr_edge.targets), path (artifact file) or model (bundled
+name / .safetensors for pytorch), input_shape, threads, device (cpu|cuda), precision, runtime_config (the
+manifest's), ov_hint, model_attrs (the session: fsr_edge.runtimes.Session.from_spec), iterations (fixed
 count, or null: adaptive), min_iterations, max_iterations, time_cap_s, min_time_s, warmup_s, rel_ci (target
 relative half width of the median's 95% CI), golden_input / golden_output (.bin raw float32 LE), eval_lr (.npy, N x C x H x W),
 sr_out (.npy written with the outputs for eval_lr), paired (student specs, each with an id, timed alternately with
@@ -19,6 +22,7 @@ synchronised), so every row measures the same thing: input in host memory -> out
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -31,6 +35,10 @@ if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)  # this folder's module names must not shadow anything
 
 import numpy as np
+
+from fsr_edge.runtimes import Session  # torch-free: the target table and the loaders' names
+from fsr_edge.targets import get as get_target
+from fsr_edge.targets import load
 
 
 def _status_mb(field: str) -> float | None:
@@ -62,150 +70,14 @@ def _peak_rss_mb() -> float:
     return hwm if hwm is not None else _ru_maxrss_mb()
 
 
-# ---------------------------------------------------------------- runtimes: each returns (infer, info)
-# infer(x: np.ndarray float32 NCHW) -> np.ndarray float32 NCHW, output on the host
+# ---------------------------------------------------------------- runtimes
 
 
-def _load_pytorch(spec):
-    import torch
-
-    torch.set_num_threads(spec["threads"])
-    from fsr_edge.models import load_model
-
-    model = load_model(spec.get("model") or spec["path"])
-    # e.g. {"detect_landmarks": true}: a model setting that its weights file does not carry (a training run's
-    # teacher was saved with the landmark step off; at inference it is on)
-    for name, value in (spec.get("model_attrs") or {}).items():
-        if not hasattr(model, name):
-            raise ValueError(f"model_attrs: {type(model).__name__} has no attribute {name!r}")
-        setattr(model, name, value)
-    device = torch.device(spec.get("device", "cpu"))
-    dtype = torch.float16 if spec.get("precision") == "fp16" else torch.float32
-    model = model.to(device=device, dtype=dtype).eval()
-    info = {"torch": torch.__version__, "device": str(device)}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        torch.cuda.reset_peak_memory_stats(device)
-
-    @torch.inference_mode()
-    def infer(x):
-        y = model(torch.from_numpy(x).to(device=device, dtype=dtype))
-        return y.float().cpu().numpy()  # .cpu() synchronises CUDA
-
-    return infer, info
-
-
-def _load_onnxruntime(spec):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = spec["threads"]
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if not spec.get("spin"):
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    providers = ["CPUExecutionProvider"]
-    if spec.get("device") == "cuda":
-        providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-                     if p in ort.get_available_providers()] + providers
-    sess = ort.InferenceSession(spec["path"], opts, providers=providers)
-    name = sess.get_inputs()[0].name
-    info = {"onnxruntime": ort.__version__, "providers": sess.get_providers(), "allow_spinning": bool(spec.get("spin"))}
-    return (lambda x: sess.run(None, {name: x})[0]), info
-
-
-def _load_openvino(spec):
-    import openvino as ov
-
-    core = ov.Core()
-    config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(spec["threads"]),
-              "ENABLE_CPU_PINNING": bool(spec.get("spin"))}
-    if spec.get("ov_hint"):  # the manifest's runtime_config (e.g. f32: this CPU would default to bf16)
-        config["INFERENCE_PRECISION_HINT"] = spec["ov_hint"]
-    compiled = core.compile_model(spec["path"], spec.get("ov_device", "CPU"), config)
-    request = compiled.create_infer_request()
-    info = {"openvino": ov.get_version(),
-            "execution_precision": _ov_type_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
-            "threads_effective": int(compiled.get_property("INFERENCE_NUM_THREADS")),
-            "cpu_pinning": bool(compiled.get_property("ENABLE_CPU_PINNING"))}
-
-    def infer(x):
-        # shared in/out: the Python binding would otherwise copy the input and every output on top of the one
-        # copy out below (measured: ~0.9 ms per call for this x8 output, +29% vs benchmark_app at 3 ms)
-        request.infer({0: x}, share_inputs=True, share_outputs=True)
-        return request.get_output_tensor(0).data.copy()
-
-    return infer, info
-
-
-def _ov_type_name(t) -> str:
-    return t.get_type_name() if hasattr(t, "get_type_name") else str(t)  # "f32", "bf16", ...
-
-
-def _load_executorch(spec):
-    import torch
-
-    from executorch.extension.pybindings import portable_lib
-
-    portable_lib._unsafe_reset_threadpool(spec["threads"])  # XNNPACK's pool: the only thread knob it has
-    from executorch.runtime import Runtime
-
-    from fsr_edge.safety import load_executorch_method  # torch is loaded already: no extra memory in the numbers
-
-    method = load_executorch_method(spec["path"])  # verified: a corrupt .pte is refused, not executed
-    info = {"executorch_threads": int(portable_lib._threadpool_get_thread_count()),
-            "backends": sorted(Runtime.get().backend_registry.registered_backend_names)}
-
-    def infer(x):
-        return method.execute([torch.from_numpy(x)])[0].numpy()
-
-    return infer, info
-
-
-def _load_tensorrt(spec):
-    # Behind checks: only reached where CUDA and TensorRT exist (Jetson, desktop GPU).
-    import tensorrt as trt
-    import torch
-
-    logger = trt.Logger(trt.Logger.WARNING)
-    with open(spec["path"], "rb") as f:
-        engine = trt.Runtime(logger).deserialize_cuda_engine(f.read())
-    context = engine.create_execution_context()
-    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-    in_name = next(n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
-    out_name = next(n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
-    out_shape = tuple(engine.get_tensor_shape(out_name))
-    out_buf = torch.empty(out_shape, dtype=torch.float32, device="cuda")
-    stream = torch.cuda.Stream()
-    torch.cuda.reset_peak_memory_stats()
-
-    def infer(x):
-        x_dev = torch.from_numpy(x).cuda()
-        context.set_tensor_address(in_name, x_dev.data_ptr())
-        context.set_tensor_address(out_name, out_buf.data_ptr())
-        context.execute_async_v3(stream.cuda_stream)
-        stream.synchronize()
-        return out_buf.cpu().numpy()
-
-    return infer, {"tensorrt": trt.__version__, "gpu": torch.cuda.get_device_name()}
-
-
-def _load_coreml(spec):
-    import coremltools as ct
-
-    if sys.platform != "darwin":
-        raise RuntimeError("Core ML prediction needs macOS")
-    model = ct.models.MLModel(spec["path"])
-    in_name = model.get_spec().description.input[0].name
-    out_name = model.get_spec().description.output[0].name
-    return (lambda x: np.asarray(model.predict({in_name: x})[out_name])), {"coremltools": ct.__version__}
-
-
-_LOADERS = {"pytorch": _load_pytorch, "onnxruntime": _load_onnxruntime, "openvino": _load_openvino,
-            "executorch": _load_executorch, "tensorrt": _load_tensorrt, "coreml": _load_coreml}
-
-_RUNTIME_MODULES = {"pytorch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino",
-                    "executorch": "executorch.runtime", "tensorrt": "tensorrt", "coreml": "coremltools"}
+def _load(spec: dict, **overrides):
+    """(infer, info) for the spec's runtime: its row's loader in fsr_edge.targets, the one verification uses too,
+    with the session the spec asks for. infer(x: float32 NCHW array) -> float32 NCHW array on the host."""
+    spec = {**spec, **overrides}
+    return load(spec["runtime"], spec.get("path") or spec.get("model"), Session.from_spec(spec))
 
 
 # ---------------------------------------------------------------- timing
@@ -313,8 +185,7 @@ def _paired_ratios(teacher_infer, teacher_x, spec) -> dict:
     and 8 rounds. Returns {student id: {time_ratio, time_ratio_ci, ci_rel, ci_reached, rounds, stop_reason}}."""
     students = []
     for partner in spec["paired"]:
-        __import__(_RUNTIME_MODULES[partner["runtime"]])
-        infer, _ = _LOADERS[partner["runtime"]]({**partner, "threads": spec["threads"]})
+        infer, _ = _load(partner, threads=spec["threads"])
         x = np.ascontiguousarray(np.random.default_rng(0).random(tuple(partner["input_shape"]), dtype=np.float32))
         for _ in range(3):
             infer(x)
@@ -362,14 +233,13 @@ def measure(spec: dict) -> dict:
     res: dict = {"runtime": runtime, "threads": spec["threads"], "pid": os.getpid()}
     res["rss_start_mb"] = _rss_mb()
     t0 = time.perf_counter()
-    __import__(_RUNTIME_MODULES[runtime])
-    if runtime == "executorch":
-        import fsr_edge.safety  # noqa: F401  the .pte guard; counted with the runtime's import, not its load
+    for module in get_target(runtime).packages:  # the .pte guard too: counted with the runtime's import
+        importlib.import_module(module)
     res["import_s"] = time.perf_counter() - t0
     res["rss_after_import_mb"] = _rss_mb()
 
     t0 = time.perf_counter()
-    infer, info = _LOADERS[runtime](spec)
+    infer, info = _load(spec)
     res["load_s"] = time.perf_counter() - t0
     res["runtime_info"] = info
     res["rss_after_load_mb"] = _rss_mb()

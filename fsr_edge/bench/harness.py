@@ -13,7 +13,6 @@ Runtimes that cannot run here are rows marked "not measured: <reason>", never nu
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,16 +24,14 @@ from typing import Callable
 
 import numpy as np
 
+from .. import targets as target_table
 from ..errors import ConfigError, FsrEdgeError, WeightsError
 from ..exporters.manifest import check_artifact_files
-from ..safety import check_onnx_file
+from ..runtimes.openvino import precision_hint
 
 WORKER = Path(__file__).with_name("_worker.py")
 DEFAULT_TEACHER = "mskd-teacher-x8"
 
-# manifest target -> runtime the harness measures it with
-TARGET_RUNTIME = {"pytorch": "pytorch", "onnx": "onnxruntime", "openvino": "openvino", "executorch": "executorch",
-                  "coreml": "coreml", "tensorrt": "tensorrt"}
 
 
 @dataclass(frozen=True)
@@ -86,24 +83,16 @@ def load_manifest(dist: str | Path) -> dict:
 
 
 def runtime_unavailable(runtime: str, *, device: str = "cpu") -> str | None:
-    """Why ``runtime`` cannot run on this machine, or None when it can."""
-    import torch
+    """Why ``runtime`` cannot run on this machine, or None when it can (its row's probe: fsr_edge.targets)."""
+    return target_table.unavailable(runtime, device=device)
 
-    module = {"pytorch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino",
-              "executorch": "executorch", "tensorrt": "tensorrt", "coreml": "coremltools"}[runtime]
-    if runtime == "tensorrt":
-        if not torch.cuda.is_available():
-            return "TensorRT needs an NVIDIA GPU with CUDA; this machine has none"
-        if importlib.util.find_spec("tensorrt") is None:
-            return "the tensorrt package is not installed (pip install fsr_edge[tensorrt] on a CUDA machine)"
+
+def _runtime_of(name: str) -> str | None:
+    """The runtime that measures a manifest target (or a runtime by name): its row in fsr_edge.targets."""
+    try:
+        return target_table.get(name).runtime
+    except KeyError:
         return None
-    if device == "cuda" and not torch.cuda.is_available():
-        return "no CUDA device on this machine"
-    if runtime == "coreml" and sys.platform != "darwin":
-        return "Core ML prediction needs macOS (the export step checked the spec on Linux)"
-    if importlib.util.find_spec(module) is None:
-        return f"{module} is not installed (pip install fsr_edge[{runtime.replace('runtime', '')}])"
-    return None
 
 
 def _io_shape(artifact: dict, model: dict) -> list[int]:
@@ -179,7 +168,7 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
 
     for art in manifest["artifacts"]:
         target = art.get("target", "?")
-        runtime = TARGET_RUNTIME.get(target, art.get("runtime", target))
+        runtime = _runtime_of(target) or art.get("runtime", target)
         verification = art.get("verification") or {}
         row = {"id": art.get("id") or f"{target}-{art.get('precision')}", "role": "student", "model": model.get("name"),
                "target": target, "runtime": runtime, "precision": art.get("precision"),
@@ -195,7 +184,7 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
             jobs.append(_Job({**row, "status": status, "reason": f"export {art.get('export_status', 'skipped')}: {why}"}))
             continue
         path = dist / art["file"]
-        why = (runtime_unavailable(runtime, device=row["device"]) if runtime in TARGET_RUNTIME.values()
+        why = (runtime_unavailable(runtime, device=row["device"]) if _runtime_of(runtime)
                else f"unknown runtime {runtime!r}")
         if why:
             jobs.append(_Job({**row, "status": "not measured", "reason": why}))
@@ -207,16 +196,15 @@ def _plan(manifest: dict, dist: Path, *, teacher: str | None, opts: BenchOptions
                               + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") + "; not loaded"}))
             continue
         runnable = _runnable_file(path, runtime)
-        if runnable.suffix == ".onnx":
-            # checked here, in the parent: importing fsr_edge (torch) in the worker would inflate its memory numbers
-            try:
-                check_onnx_file(runnable)
-            except WeightsError as err:
-                jobs.append(_Job({**row, "status": "failed", "reason": f"{err}; not loaded"}))
-                continue
+        # checked here, in the parent: the checker's imports (onnx) would inflate the worker's memory numbers
+        try:
+            target_table.check_file(runnable)
+        except WeightsError as err:
+            jobs.append(_Job({**row, "status": "failed", "reason": f"{err}; not loaded"}))
+            continue
         spec = {**base_spec, "runtime": runtime, "path": str(runnable),
                 "precision": art.get("precision"), "device": row["device"], "input_shape": _io_shape(art, model),
-                "ov_hint": row["ov_hint"]}
+                "runtime_config": art.get("runtime_config") or {}, "ov_hint": row["ov_hint"]}
         golden = golden_files(art, dist)
         if golden:
             spec["golden_input"], spec["golden_output"] = map(str, golden)
@@ -267,8 +255,7 @@ def _ort_has_cuda() -> bool:
 def openvino_hint(artifact: dict) -> str | None:
     """INFERENCE_PRECISION_HINT for an OpenVINO artifact: the manifest's runtime_config, else f32 for an fp32 IR
     (this CPU plugin's default would silently run an "fp32" artifact in bf16), else the plugin's default."""
-    hint = (artifact.get("runtime_config") or {}).get("INFERENCE_PRECISION_HINT")
-    return hint or ("f32" if artifact.get("precision") == "fp32" else None)
+    return precision_hint(artifact.get("runtime_config"), artifact.get("precision"))
 
 
 def _runnable_file(path: Path, runtime: str) -> Path:

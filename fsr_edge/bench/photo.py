@@ -97,7 +97,7 @@ def _run(spec: dict) -> dict:
     photo = np.rint(make_photos(spec.get("raw_dir"))[spec["case"]] * 255).astype(np.uint8)
     t_imports = time.perf_counter() - t_start
     t0 = time.perf_counter()
-    infer, info = _worker._LOADERS[spec["runtime"]](spec)  # dlib's models load inside the first detect
+    infer, info = _worker._load(spec)  # dlib's models load inside the first detect
     _, cold_stages, n_faces = _restore_photo(photo, infer, spec["lr_size"], spec["scale"])
     cold = time.perf_counter() - t0
     warm, warm_stages = [], []
