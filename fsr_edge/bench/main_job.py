@@ -71,16 +71,18 @@ def _export(model: str, out_dir: Path, *, data: str | Path | None, quick: bool, 
     exported and gated by ``fsr-edge export --targets tensorrt`` (ONNX Runtime as the stand-in), not by the main
     job, whose report is about what runs here."""
     from ..exporters import export_student
-    from ..exporters import tensorrt as trt_exporter
-    from ..exporters.artifact import Target
+    from ..targets import TARGETS, unavailable
 
     if quick:
         kw = {"targets": QUICK_TARGETS, "precisions": QUICK_PRECISIONS}
     else:
-        available, reason = trt_exporter.availability()
-        kw = {} if available else {"targets": [t.value for t in Target if t is not Target.TENSORRT]}
-        if not available:
-            say(f"[export] TensorRT: {reason}; its engines are not built here")
+        kw = {"targets": []}
+        for t in TARGETS:
+            why = unavailable(t.name) if t.build_needs_runtime else None
+            if why:
+                say(f"[export] {t.name}: {why}; its artifacts are not built here")
+            else:
+                kw["targets"].append(t.name)
     return export_student(model, out_dir, faces_dir=data, overwrite=True, progress=False,
                           log=lambda m: say(f"[export] {m}"), **kw)
 

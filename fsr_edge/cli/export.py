@@ -15,12 +15,14 @@ DEFAULT_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" /
 
 
 def add_parser(sub, name):
+    from ..targets import TARGETS
+
+    names = ",".join(t.name for t in TARGETS)
     p = sub.add_parser(name, help="export the student to edge runtimes, verify each artifact, write a manifest",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="bundled name or .safetensors (default: the bundled student, "
                    "fsr_edge.exporters.DEFAULT_STUDENT or its fallback)")
-    p.add_argument("--targets", default="onnx,openvino,executorch,coreml,tensorrt",
-                   help="comma list of onnx, openvino, executorch, coreml, tensorrt")
+    p.add_argument("--targets", default=names, help=f"comma list of {names.replace(',', ', ')} (default: all)")
     p.add_argument("--precision", default="fp32,fp16,int8",
                    help="comma list of fp32, fp16, int8 (each target exports the ones it offers)")
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder (DIST)")
@@ -69,11 +71,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--shapes {args.shapes!r}: expected HxW[,HxW...], e.g. 32x32,48x48") from None
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
-    from ..exporters.artifact import Precision, Target
+    from ..exporters.artifact import Precision
+    from ..targets import names
 
     for t in targets:
-        if t not in {x.value for x in Target}:
-            raise ConfigError(f"--targets: unknown target {t!r} (choose from {', '.join(x.value for x in Target)})")
+        if t not in names():
+            raise ConfigError(f"--targets: unknown target {t!r} (choose from {', '.join(names())})")
     for p in precisions:
         if p not in {x.value for x in Precision}:
             raise ConfigError(f"--precision: unknown precision {p!r} (choose from fp32, fp16, int8)")
