@@ -99,8 +99,8 @@ metadata), loadable with ``fsr_edge.models.load_model``; ``final.safetensors`` t
 from .checkpoint import CheckpointManager
 from .config import apply_overrides, instantiate, load_config, resolve_component
 from .data import RandomCrop, SyntheticPairs
-from .methods import L1SR, Method
+from .methods import L1SR, Method, OutputKD
 from .schedule import warmup_cosine
 
-__all__ = ["CheckpointManager", "L1SR", "Method", "RandomCrop", "SyntheticPairs", "apply_overrides", "instantiate",
+__all__ = ["CheckpointManager", "L1SR", "Method", "OutputKD", "RandomCrop", "SyntheticPairs", "apply_overrides", "instantiate",
            "load_config", "resolve_component", "warmup_cosine"]

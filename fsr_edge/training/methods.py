@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -72,3 +73,34 @@ class L1SR(Method):
         sr_face = model(batch["lr_face"])
         l1 = F.l1_loss(sr_face, batch["hr_face"])
         return {"loss": l1, "l1": l1}
+
+
+class OutputKD(L1SR):
+    """L1 to the HR face plus L1 to a frozen teacher's SR of the same LR face (output distillation):
+    ``L = mean |sr_face - hr_face| + lambda_kd * mean |sr_face - teacher(lr_face)|``.
+
+    ``teacher``: an LR -> HR model of the same scale (a bundled name or a ``.safetensors``), frozen and in eval
+    mode throughout; ``init_from``: as in :class:`L1SR`.
+    """
+
+    frozen_modules = ("teacher",)
+
+    def __init__(self, *, teacher: str, lambda_kd: float = 1.0, init_from: str | None = None):
+        super().__init__(init_from=init_from)
+        from ..models import load_model
+
+        self.teacher = load_model(teacher).requires_grad_(False).eval()
+        self.lambda_kd = float(lambda_kd)
+
+    def train(self, mode: bool = True) -> "OutputKD":
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def losses(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Tensor]:
+        sr_face = model(batch["lr_face"])
+        with torch.no_grad():
+            target = self.teacher(batch["lr_face"])
+        l1 = F.l1_loss(sr_face, batch["hr_face"])
+        kd = F.l1_loss(sr_face, target)
+        return {"loss": l1 + self.lambda_kd * kd, "l1": l1, "kd": kd}
