@@ -34,6 +34,14 @@ class LoadedImage:
     alpha: np.ndarray | None      # (H, W) float32 in [0, 1] when the file had transparency
     bit_depth: int                # 8 or 16: what the file carried, so outputs can keep it
 
+    def __post_init__(self):
+        # EXIF rotations are views; on a 1-pixel axis numpy calls a negative stride contiguous and keeps it,
+        # which torch.from_numpy refuses. Own, positively strided pixels for every consumer.
+        for name in ("rgb", "alpha"):
+            arr = getattr(self, name)
+            if arr is not None and any(st < 0 for st in arr.strides):
+                object.__setattr__(self, name, arr.copy())
+
 
 def read_image(path: str | os.PathLike) -> LoadedImage:
     """Read any common image file as RGB float32. Raises ImageError naming the file and the problem."""

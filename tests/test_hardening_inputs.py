@@ -331,3 +331,20 @@ def test_weights_metadata_asking_for_an_enormous_model_is_refused_before_allocat
     done = _cli("upscale", str(_face(tmp_path / "face.png")), "-o", str(tmp_path / "o"), "--model", str(path),
                 "--aligned", "--no-progress")
     _assert_refused(done, "huge.safetensors")
+
+
+def test_rotated_one_pixel_image_reaches_torch():
+    """An EXIF-rotated 1-pixel-wide image is a view with a negative stride that numpy calls contiguous;
+    LoadedImage owns positively strided pixels, so torch.from_numpy downstream accepts them."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from fsr_edge.io import LoadedImage
+
+    view = np.zeros((2, 1, 3), np.float32)[:, ::-1]     # a 2x1 image flipped left-right
+    assert any(s < 0 for s in view.strides) and np.ascontiguousarray(view).strides == view.strides
+    img = LoadedImage(Path("x.gif"), view, view[..., 0], 8)
+    assert all(s >= 0 for s in img.rgb.strides) and all(s >= 0 for s in img.alpha.strides)
+    torch.from_numpy(np.ascontiguousarray(img.rgb))
