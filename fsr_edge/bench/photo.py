@@ -189,12 +189,17 @@ def _stage_table(calls: list) -> dict:
             "frames": len(calls)}
 
 
+def _buffers(frame: np.ndarray, n: int) -> list[np.ndarray]:
+    return [frame.copy() for _ in range(n)]
+
+
 def profile_pipeline(model, *, raw_dir: str | Path | None, detector: str = "hog", detect_side: int = 640,
                      detect_every: int = 5, iterations: int = 15, sizes=("1080p", "720p"),
                      photo_path_iterations: int = 5) -> dict:
     """Warm per-stage timings of FacePipeline on 1- and 6-face frames (uint8) at each size, in this process.
 
-    Two modes per frame: ``photo`` (detect on every frame: a still, or the frames of a clip where detection
+    Each call restores its own copy of the frame in place, as an app restores the buffer its camera or decoder
+    filled. Two modes per frame: ``photo`` (detect on every frame: a still, or the frames of a clip where detection
     runs) and ``tracked`` (a clip's frames between detections: boxes from the previous landmarks, One-Euro on).
     ``video_avg_ms`` = tracked + detect / ``detect_every``: the mean per frame of a clip detected every N frames.
     At 1080p the photo path (``upscale_photo``'s steps on a float frame) runs too, ``photo_path_iterations`` times,
@@ -213,10 +218,12 @@ def profile_pipeline(model, *, raw_dir: str | Path | None, detector: str = "hog"
             first = pipe(frame)
             row["first_call_ms"] = 1e3 * (time.perf_counter() - t0)   # after model loads: lazy dlib loads only
             row["faces"] = len(first.faces)
-            row["photo"] = _stage_table([pipe(frame) for _ in range(iterations)])
+            # In place, on a buffer of its own per call: a camera or decoder hands the app a fresh frame, which is
+            # restored where it lies (the buffers are made outside the timed calls, as the decoder's are).
+            row["photo"] = _stage_table([pipe(buf, inplace=True) for buf in _buffers(frame, iterations)])
             track = FacePipeline(model, detector=detector, detect_side=detect_side, detect_every=10 ** 9, smooth=True)
             track(frame, 0.0)
-            calls = [track(frame, (i + 1) / 30) for i in range(iterations)]
+            calls = [track(buf, (i + 1) / 30, inplace=True) for i, buf in enumerate(_buffers(frame, iterations))]
             row["tracked"] = _stage_table(calls)
             row["tracked"]["faces_kept"] = min(len(c.faces) for c in calls)
             for mode in ("photo", "tracked"):
@@ -334,7 +341,8 @@ def _profile_markdown(rep: dict) -> str:
              f"Model `{rep['model']}` (PyTorch eager, {rep['threads']} threads), {m['cpus']} CPU cores, "
              f"load average {m['load_before'][0]:.2f} before / {m['load_after'][0]:.2f} after (the cores are shared: "
              "compare ratios within this run). Frames: uint8 canvases composed from the face set's raw photos "
-             "(1 face centred; 6 faces in a 3x2 grid). Warm medians over "
+             "(1 face centred; 6 faces in a 3x2 grid), each call restoring its own copy in place (an app restores the "
+             "buffer its camera or decoder filled). Warm medians over "
              f"{rep['profile']['iterations']} calls per row; each stage's own median (the stages need not add up "
              "to the whole frame's median exactly).", "",
              f"`photo`: detection on every frame. `tracked`: a clip's frame between detections (boxes from the "

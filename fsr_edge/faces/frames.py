@@ -6,7 +6,7 @@ be 132 MP). Each stage is timed (``FrameResult.stages_s``), which is what ``fsr-
 - detect: dlib's HOG on a grey working copy whose long side is ``detect_side`` (it finds faces of ~80 px and up
   in that copy: ~240 px in a 1080p frame at 640, ~110 px at 1400). Every ``detect_every`` frames, or when a
   track is lost; in between, each face's box comes from its previous landmarks (tracking).
-- landmarks: dlib's 68-point shape predictor at full resolution, inside each box (given only its neighbourhood).
+- landmarks: dlib's 68-point shape predictor on the full-resolution frame, inside each box.
 - align: one FFHQ matrix and one ``cv2.warpAffine`` per face (``_cv.align_hr``), then the training pairs' own
   antialiased bicubic down to the model's input, one call for all faces (``_cv.lr_from_hr``).
 - upscale: all faces in one model call.
@@ -127,22 +127,11 @@ class FacePipeline:
     def landmarks(self, frame: np.ndarray, boxes) -> list[np.ndarray]:
         dlib = _dlib.require_dlib()
         predictor = _dlib.model("shape68")
-        h, w = frame.shape[:2]
         out = []
         for x0, y0, x1, y1 in boxes:
-            # dlib copies the image it is given into its own: hand it the box's neighbourhood (half a box of
-            # margin on each side, wider than where the 68 points and their feature pixels fall), not the frame.
-            mx, my = 0.5 * (x1 - x0), 0.5 * (y1 - y0)
-            cx0, cy0 = max(0, int(x0 - mx)), max(0, int(y0 - my))
-            cx1, cy1 = min(w, int(x1 + mx) + 1), min(h, int(y1 + my) + 1)
-            if cx0 >= cx1 or cy0 >= cy1:
-                out.append(np.full((68, 2), np.nan))   # the box lies outside the frame: no face to track
-                continue
-            crop = np.ascontiguousarray(frame[cy0:cy1, cx0:cx1])
-            rect = dlib.rectangle(int(round(x0)) - cx0, int(round(y0)) - cy0, int(round(x1)) - 1 - cx0,
-                                  int(round(y1)) - 1 - cy0)
-            shape = predictor(crop, rect)
-            out.append(np.array([(p.x + cx0, p.y + cy0) for p in shape.parts()], dtype=np.float64))
+            rect = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
+            shape = predictor(frame, rect)
+            out.append(np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
         return out
 
     @torch.inference_mode()
