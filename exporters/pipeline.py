@@ -15,7 +15,6 @@ A lock file in the output folder refuses a second export into it while one is ru
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import traceback
 from pathlib import Path

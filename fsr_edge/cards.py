@@ -13,10 +13,10 @@ that no longer describes its weights is an error, not a stale page.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from .errors import ConfigError
+from .safety import sha256_file
 from .zoo import WEIGHTS_DIR
 
 CARDS_DIR = Path(__file__).parent / "models" / "cards"
@@ -45,14 +45,6 @@ def model_card(name: str) -> dict:
     return card
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_card(card: dict, zoo_entry: dict, *, weights_dir: Path = WEIGHTS_DIR) -> list[str]:
     """What is wrong with ``card`` against its ``zoo_entry`` (``zoo()["models"][name]``) and the weights on disk."""
     problems = []
@@ -70,7 +62,7 @@ def check_card(card: dict, zoo_entry: dict, *, weights_dir: Path = WEIGHTS_DIR) 
         path = weights_dir / weights["file"]
         if not path.is_file():
             problems.append(f"weights file {weights['file']} is not in {weights_dir}")
-        elif weights.get("sha256") != sha256(path):
+        elif weights.get("sha256") != sha256_file(path):
             problems.append(f"weights.sha256 does not match {weights['file']}: the card describes other weights")
     quality = card.get("quality") or {}
     if not zoo_entry.get("training_only") and "not_measured" not in quality:

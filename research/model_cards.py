@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from fsr_edge.cards import CARDS_DIR, MODES, SPLITS, check_card, sha256
+from fsr_edge.cards import CARDS_DIR, MODES, SPLITS, check_card
+from fsr_edge.safety import sha256_file
 from fsr_edge.zoo import WEIGHTS_DIR, zoo
 
 RESULTS = Path("docs/results")
@@ -135,7 +136,7 @@ def build_card(name: str, entry: dict, *, study: dict, suite: dict, bench: dict)
     weights = {"file": entry["weights"]}
     if entry["weights"]:
         weights.update(bytes=(WEIGHTS_DIR / entry["weights"]).stat().st_size,
-                       sha256=sha256(WEIGHTS_DIR / entry["weights"]), format="safetensors")
+                       sha256=sha256_file(WEIGHTS_DIR / entry["weights"]), format="safetensors")
     study_row = study.get("models", {}).get(name)
     sources = [str(p) for p, used in ((Path("fsr_edge/models/weights/zoo.json"), True), (STUDY, bool(study_row)),
                                       (SUITE, name in suite), (BENCH, any(r.get("model") == name for r in bench.get("rows", []))))

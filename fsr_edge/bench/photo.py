@@ -14,7 +14,6 @@ really cold and the benchmark process's memory does not mix in.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
