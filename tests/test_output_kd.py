@@ -38,3 +38,16 @@ def test_output_kd_starts_from_init_from(tmp_path):
     student = create_model("sesr_x4", f=8, m=1, expand=8, deploy=True)
     OutputKD(teacher=str(path), init_from=str(path)).prepare(student)
     assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), teacher.state_dict().values()))
+
+
+def test_output_kd_teacher_flip_targets_the_mirrored_pair_mean(tmp_path):
+    teacher, path = _teacher_file(tmp_path)
+    batch = {"lr_face": torch.rand(2, 3, 8, 8), "hr_face": torch.rand(2, 3, 32, 32)}
+    flip = OutputKD(teacher=str(path), teacher_flip=True)
+    with torch.no_grad():
+        pair_mean = 0.5 * (teacher(batch["lr_face"]) + teacher(batch["lr_face"].flip(-1)).flip(-1))
+    # a student that outputs exactly the mirrored-pair mean has no distillation loss, while the plain teacher does
+    # (a random net is not mirror-symmetric), so the flag really changes the target
+    assert float(flip.losses(lambda lr: pair_mean, batch)["kd"]) < 1e-7
+    assert float(flip.losses(teacher, batch)["kd"]) > 1e-4
+    assert float(OutputKD(teacher=str(path)).losses(teacher, batch)["kd"]) < 1e-7

@@ -80,17 +80,21 @@ class OutputKD(L1SR):
     ``L = mean |sr_face - hr_face| + lambda_kd * mean |sr_face - teacher(lr_face)|``.
 
     ``teacher``: an LR -> HR model of the same scale (a bundled name or a ``.safetensors``), frozen and in eval
-    mode throughout; ``init_from``: as in :class:`L1SR`.
+    mode throughout; ``teacher_flip``: the target is the mean of the teacher's SR of the face and of its mirror
+    image (flipped back), a self-ensemble that is a better target than one pass (pisr-x8 on wild, clean LR:
+    +0.17 dB) at twice the teacher's cost per step; ``init_from``: as in :class:`L1SR`.
     """
 
     frozen_modules = ("teacher",)
 
-    def __init__(self, *, teacher: str, lambda_kd: float = 1.0, init_from: str | None = None):
+    def __init__(self, *, teacher: str, lambda_kd: float = 1.0, teacher_flip: bool = False,
+                 init_from: str | None = None):
         super().__init__(init_from=init_from)
         from ..models import load_model
 
         self.teacher = load_model(teacher).requires_grad_(False).eval()
         self.lambda_kd = float(lambda_kd)
+        self.teacher_flip = bool(teacher_flip)
 
     def train(self, mode: bool = True) -> "OutputKD":
         super().train(mode)
@@ -101,6 +105,8 @@ class OutputKD(L1SR):
         sr_face = model(batch["lr_face"])
         with torch.no_grad():
             target = self.teacher(batch["lr_face"])
+            if self.teacher_flip:
+                target = 0.5 * (target + self.teacher(batch["lr_face"].flip(-1)).flip(-1))
         l1 = F.l1_loss(sr_face, batch["hr_face"])
         kd = F.l1_loss(sr_face, target)
         return {"loss": l1 + self.lambda_kd * kd, "l1": l1, "kd": kd}
