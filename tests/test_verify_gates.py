@@ -79,6 +79,30 @@ def test_int8_gates_fail_on_mean_drop_and_on_one_bad_face():
     assert rec["worst_drop_db"] > MAX_INT8_WORST_DROP_DB and "worst-face drop" in rec["reason"]
 
 
+def test_int8_worst_face_drop_on_a_near_perfect_face_is_judged_by_the_error_it_adds():
+    """At ~47 dB (the fp32 student on the stress set's ramp) a 1.5 dB drop is under one 8-bit level of added RMS
+    error and passes; two levels added to that face fail the worst-face gate, and so does any drop over 0.5 dB on
+    a face at an ordinary PSNR (there 0.5 dB is already several levels)."""
+    from fsr_edge.exporters.verify import MAX_INT8_ADDED_RMS_LEVELS, added_rms_levels
+
+    rng = np.random.default_rng(0)
+    s = _subset(size=32)
+    hr = [0.2 + 0.6 * h for h in s.hr_faces]
+    s = EvalSet(s.lr_faces, hr, s.names, s.source, s.name)
+    ref = [h + rng.normal(0, 1.1 / 255, h.shape).astype(np.float32) for h in hr]        # ~47 dB
+    noise = [rng.normal(0, 1 / 255, h.shape).astype(np.float32) for h in hr]
+    faint = [r.copy() for r in ref]
+    faint[1] = ref[1] + 0.7 * noise[1]                           # +0.7 levels RMS: ~1.5 dB down
+    rec = check_subset(Precision.INT8, faint, ref, s)
+    assert rec["worst_face"] == "f1" and rec["worst_drop_db"] > MAX_INT8_WORST_DROP_DB
+    assert rec["worst_face_added_rms_levels"] < MAX_INT8_ADDED_RMS_LEVELS and "worst-face" not in rec["reason"]
+    visible = [r.copy() for r in ref]
+    visible[1] = ref[1] + 2.0 * noise[1]                         # +2 levels RMS
+    rec = check_subset(Precision.INT8, visible, ref, s)
+    assert rec["status"] == "failed" and "worst-face drop" in rec["reason"] and "levels RMS" in rec["reason"]
+    assert added_rms_levels(24.5, 25.0) > 4 * MAX_INT8_ADDED_RMS_LEVELS   # an ordinary face: the floor never helps
+
+
 def test_non_finite_output_fails_every_precision():
     s = _subset()
     outs = [h.copy() for h in s.hr_faces]
