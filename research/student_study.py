@@ -4,6 +4,7 @@ for choosing the shipped student on a measured latency-quality frontier. Writes 
     python -m research.student_study quality --faces ../shared/data/faces \\
         --model bicubic-x8 --model mskd-x8 --model pisr-x8 --model bicubic-x4 --model pisr-x4 [--model runs/X/best.safetensors]
     python -m research.student_study latency --faces ../shared/data/faces --threads 2 --model mskd-x8 --model ...
+                                                            # every row in one run: it replaces the previous one
     python -m research.student_study report                 # docs/results/student_study.md + .png from the .json
 
 ``quality`` and ``latency`` merge their rows into docs/results/student_study.json (one entry per model name), so
@@ -87,48 +88,77 @@ def quality(names: list[str], faces: Path, *, metrics: list[str]) -> dict:
     return rows
 
 
+LATENCY_TARGETS = ("executorch", "openvino")
+
+
 def latency(names: list[str], faces: Path, *, threads: int, rounds: int, work: Path) -> dict:
-    import openvino as ov
+    """INT8 latency of each model as the product ships it: ``export_student`` (the bundled QAT state where one
+    fits, else PTQ on the train split; SESR candidates folded first), then each runtime timed in a fresh process
+    of its own with the benchmark worker's environment, its models interleaved round by round. One runtime per
+    process: two runtimes' thread pools in one process on a 2-core machine slow each other down."""
+    import subprocess
+    import sys
 
-    from fsr_edge.calibration import select_calibration_set
-    from fsr_edge.exporters import executorch as etx
-    from fsr_edge.exporters import onnx as ox
-    from fsr_edge.exporters.artifact import Precision
-    from fsr_edge.exporters.quantize import quantize_ptq
-    from research.export_study import interleaved_ms
+    from fsr_edge.bench.harness import worker_env
+    from fsr_edge.exporters import export_student
+    from fsr_edge.models import save_model
 
-    torch.set_num_threads(threads)
-    core = ov.Core()
-    runners, meta = {}, {}
+    files: dict[str, dict[str, tuple[str, int]]] = {t: {} for t in LATENCY_TARGETS}   # target -> label -> (file, lr)
+    meta: dict[str, dict] = {}
     for name in names:
         model = _load(name)
         label = _label(name)
         if not list(model.parameters()):
             continue   # bicubic: nothing to quantize
-        x = torch.rand(1, 3, model.lr_size, model.lr_size)
-        xn = x.numpy()
-        calib = select_calibration_set(faces, size=32, scale=model.scale, hr_size=model.lr_size * model.scale)
-        q = quantize_ptq(model, calib)
-        tag = label.replace("/", "_")
-        i8_onnx = ox.export(model, x, work, precision=Precision.INT8, quantized_model=q, name=f"{tag}_int8")
-        req = core.compile_model(str(i8_onnx.file), "CPU", {"INFERENCE_NUM_THREADS": str(threads),
-                                                             "INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
-        et = etx.export(model, x, work, precision=Precision.INT8, calibration=calib, name=f"{tag}_et_int8")
-        et_run = etx.load_runner(et)
-        runners[f"{label}|executorch_int8"] = lambda r=et_run, a=xn: r(a)
-        runners[f"{label}|openvino_int8"] = lambda r=req, a=xn: r.infer([a])
-        meta[label] = {"executorch_delegation": et.delegation.get("summary")}
-        print(f"exported {label}", flush=True)
-    ms = interleaved_ms(runners, rounds=rounds)
-    out = {}
-    for key, v in ms.items():
-        label, target = key.split("|")
-        out.setdefault(label, {"threads": threads, **meta[label]})[f"{target}_ms"] = v
+        source = name
+        if Path(name).suffix == ".safetensors" and hasattr(model, "reparameterize"):
+            from fsr_edge.models import read_metadata
+
+            kwargs = {**json.loads(read_metadata(name)["fsr_edge.kwargs"]), "deploy": True}
+            source = str(save_model(model, work / f"{label}.safetensors", arch=read_metadata(name)["fsr_edge.arch"],
+                                    kwargs=kwargs))
+        dist = work / label
+        manifest = export_student(source, dist, targets=list(LATENCY_TARGETS), precisions=["int8"], faces_dir=faces,
+                                  overwrite=True, progress=False, log=lambda *_: None)
+        meta[label] = {"threads": threads, "calibration": manifest["calibration"]["method"]}
+        for art in manifest["artifacts"]:
+            if art.get("file") and art.get("export_status") == "exported":
+                files[art["target"]][label] = (str(dist / art["file"]), int(model.lr_size))
+                meta[label][f"{art['target']}_int8_verification"] = art["verification"]["status"]
+        print(f"exported {label} ({meta[label]['calibration']})", flush=True)
+    out: dict[str, dict] = {label: dict(m) for label, m in meta.items()}
+    for target, by_label in files.items():
+        run = subprocess.run([sys.executable, "-m", "research.student_study", "time", "--target", target,
+                              "--threads", str(threads), "--rounds", str(rounds), "--files", json.dumps(by_label)],
+                             env=worker_env(threads), capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(f"timing {target} failed: {run.stderr.strip().splitlines()[-1:]}")
+        for label, ms in json.loads(run.stdout.strip().splitlines()[-1]).items():
+            out[label][f"{target}_int8_ms"] = ms
     return out
+
+
+def time_target(target: str, files: dict[str, tuple[str, int]], *, threads: int, rounds: int) -> dict[str, float]:
+    """In this process: median ms per call of each (file, LR size) in ``target``'s runtime, interleaved."""
+    import numpy as np
+
+    from fsr_edge.runtimes import Session
+    from fsr_edge.targets import get
+    from research.export_study import interleaved_ms
+
+    runners = {}
+    for label, (path, lr_size) in files.items():
+        infer, _ = get(target).load(path, Session(threads=threads, precision="int8"))
+        x = np.random.default_rng(0).random((1, 3, lr_size, lr_size), dtype=np.float32)
+        runners[label] = (lambda f=infer, a=x: f(a))
+    return interleaved_ms(runners, rounds=rounds)
 
 
 def _merge(section: str, rows: dict) -> None:
     doc = json.loads(OUT_JSON.read_text()) if OUT_JSON.is_file() else {"models": {}}
+    if section == "latency":   # latency rows compare only within one run: a new run replaces every row
+        for entry in doc["models"].values():
+            entry.pop("latency", None)
     for label, row in rows.items():
         entry = doc["models"].setdefault(label, {})
         if section == "quality":
@@ -155,8 +185,8 @@ def report() -> None:
     for scale in sorted({m["scale"] for m in models.values() if "scale" in m}, reverse=True):
         lines += [f"## x{scale}", "",
                   "| model | params | val clean | val blind | wild clean | wild blind | wild clean worst | "
-                  "wild blind worst | val clean worst | wild clean SSIM | ET INT8 ms | OV INT8 ms |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "wild blind worst | val clean worst | wild clean SSIM | ET INT8 ms | OV INT8 ms | INT8 gates ET / OV |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         rows = sorted(((k, m) for k, m in models.items() if m.get("scale") == scale),
                       key=lambda km: km[1]["quality"]["wild/clean"]["means"]["psnr"])
         for label, m in rows:
@@ -167,12 +197,16 @@ def report() -> None:
                 f"{_fmt(q['wild/blind']['means']['psnr'])} | {_fmt(q['wild/clean']['worst_psnr'])} | "
                 f"{_fmt(q['wild/blind']['worst_psnr'])} | {_fmt(q['val/clean']['worst_psnr'])} | "
                 f"{_fmt(q['wild/clean']['means'].get('ssim'), 4)} | {_fmt(lat.get('executorch_int8_ms'), 3)} | "
-                f"{_fmt(lat.get('openvino_int8_ms'), 3)} |")
+                f"{_fmt(lat.get('openvino_int8_ms'), 3)} | "
+                f"{' / '.join(lat.get(f'{t}_int8_verification', '') for t in LATENCY_TARGETS) if lat else ''} |")
         lines.append("")
     threads = {m["latency"]["threads"] for m in models.values() if "latency" in m}
     lines += [f"Latency: median ms per 1-face call at batch 1, {', '.join(map(str, sorted(threads))) or '-'} threads, "
-              "every row of one `latency` run interleaved in one process (ratios between rows hold; absolute ms "
-              "drift with the load of this shared 2-core machine). Empty = not measured.", ""]
+              "of each model's INT8 artifact as `fsr-edge export` makes it (the bundled QAT state where there is one, "
+              "else PTQ on the train split), every row from one `latency` run: each runtime in a fresh process of its "
+              "own, its models interleaved round by round (ratios between rows hold; absolute ms drift with the load "
+              "of this shared 2-core machine). INT8 gates: that artifact's export verification on val, wild and "
+              "stress. Empty = not measured.", ""]
     if doc.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in doc["notes"]] + [""]
     _plot(models, RESULTS / "student_study.png")
@@ -206,17 +240,21 @@ def _plot(models: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=["quality", "latency", "report"])
+    p.add_argument("step", choices=["quality", "latency", "report", "time"])   # time: one runtime, run by latency
     p.add_argument("--model", action="append", default=[])
     p.add_argument("--faces", type=Path, default=Path("../shared/data/faces"))
     p.add_argument("--metrics", default="psnr,ssim")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--target", choices=LATENCY_TARGETS, help="time: the runtime")
+    p.add_argument("--files", help="time: JSON {label: [artifact file, LR size]}")
     p.add_argument("--note", action="append", default=None,
                    help="report: replace the report's notes (kept in the .json) with these lines")
     args = p.parse_args(argv)
     if args.step == "quality":
         _merge("quality", quality(args.model, args.faces, metrics=args.metrics.split(",")))
+    elif args.step == "time":
+        print(json.dumps(time_target(args.target, json.loads(args.files), threads=args.threads, rounds=args.rounds)))
     elif args.step == "latency":
         import tempfile
 

@@ -277,7 +277,7 @@ def test_cli_export_fresh_install_path(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["mskd-x8", "pisr-x8", "pisr-x4"])
+@pytest.mark.parametrize("name", ["sesr-x8", "mskd-x8", "pisr-x8", "pisr-x4"])
 def test_bundled_qat_states_still_load_into_the_bundled_students(name, tmp_path):
     """A QAT state names the student's graph nodes (e.g. up1/0/conv2d/0): a forward that calls its blocks any
     other way (sliced Sequentials) breaks the main job's INT8 export although fresh NNCF runs still pass."""

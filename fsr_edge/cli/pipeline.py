@@ -13,8 +13,8 @@ def add_parser(sub, name):
     p = sub.add_parser(name, help="main job: export the bundled student everywhere, verify, benchmark vs the teacher",
                        description=__doc__)
     p.add_argument("-o", "--output", default="dist", help="output folder (default: dist)")
-    p.add_argument("--model", default=None, help="student name or .safetensors (default: the bundled mskd-x8; pisr-x8, said in the "
-                        "report, in a build without it)")
+    p.add_argument("--model", default=None, help="student name or .safetensors (default: the bundled default student, marked by "
+                        "`fsr-edge models`; a build without it uses mskd-x8 or pisr-x8 and the report says so)")
     p.add_argument("--teacher", default=None, help="teacher name or .safetensors (default: the bundled mskd-teacher-x8)")
     p.add_argument("--data", default=os.environ.get("FSR_EDGE_FACES"),
                    help="face folder for verification (val, wild, stress) and the quality columns (default: "

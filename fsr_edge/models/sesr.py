@@ -132,3 +132,17 @@ def sesr_x8(**kw) -> SESR:
 @register_model
 def sesr_x4(**kw) -> SESR:
     return SESR(scale=4, **kw)
+
+
+def _register_bundled() -> None:
+    """``sesr-x8``: the SESR x8 student trained by the recipes/sesr_x8*.yaml chain (seed 0), folded for export."""
+    from ._registry import WEIGHTS_DIR, register_pretrained
+
+    if (WEIGHTS_DIR / "sesr_x8.safetensors").exists():
+        register_pretrained("sesr-x8", arch="sesr_x8", weights="sesr_x8.safetensors",
+                            description="SESR x8 student (collapsible blocks folded into plain 3x3 convs), output "
+                                        "distillation from pisr-x8, trained with photometric and crop jitter",
+                            f=48, m=6, expand=96, deploy=True)
+
+
+_register_bundled()
