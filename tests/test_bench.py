@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from fsr_edge import timing
 from fsr_edge.bench import BenchOptions, bench_dist, merge_reports
 from fsr_edge.bench.crosscheck import agreement, parse_benchmark_app
 from fsr_edge.errors import FsrEdgeError
@@ -170,6 +171,27 @@ def test_sha256_mismatch_is_failed_and_not_loaded(tiny_dist, tmp_path):
     assert _row(report, "openvino-fp32-32x32")["status"] == "measured"  # the intact artifact is still measured
 
 
+def test_adaptive_rows_are_timed_in_passes_and_merged(tiny_dist, tmp_path):
+    """--passes 2: each adaptive row is timed in two fresh processes, its median and CI from all their calls, each
+    pass's median kept; with --passes 1 a row is one process, as before."""
+    adaptive = BenchOptions(threads=1, time_cap_s=0.6, min_time_s=0.0, warmup_s=0.0, min_iterations=20,
+                            photo_pipeline=False, baselines=False, crosscheck_s=0, peak_runs=0)
+    report = bench_dist(tiny_dist, tmp_path / "rep", teacher=None, options=adaptive, progress=None)
+    lat = _row(report, "onnx-fp32-32x32")["latency"]
+    assert [p["iterations"] for p in lat["passes"]] and len(lat["passes"]) == 2
+    assert lat["iterations"] == sum(p["iterations"] for p in lat["passes"]) and "times_ms" not in lat
+    assert lat["stop_reason"].startswith("pass 1: ") and "; pass 2: " in lat["stop_reason"]
+    lo, hi = lat["median_ci95_ms"]
+    assert lo <= lat["p50_ms"] <= hi
+    assert "p50 per pass" in (tmp_path / "rep" / "report.md").read_text()
+    one = bench_dist(tiny_dist, tmp_path / "rep1", teacher=None, progress=None,
+                     options=BenchOptions(**{**adaptive.__dict__, "passes": 1}))
+    assert "passes" not in _row(one, "onnx-fp32-32x32")["latency"]
+    with pytest.raises(FsrEdgeError, match="passes"):
+        bench_dist(tiny_dist, tmp_path / "rep0", teacher=None, progress=None,
+                   options=BenchOptions(**{**adaptive.__dict__, "passes": 0}))
+
+
 def test_onnx_failing_the_safety_check_is_failed_and_not_loaded(tiny_dist, tmp_path):
     """A manifest re-written around a broken ONNX (sha256 matches): fsr_edge.safety.check_onnx_file refuses it."""
     from fsr_edge.exporters.manifest import digest, load_manifest, write_manifest
@@ -228,15 +250,12 @@ def test_benchmark_app_output_is_parsed():
 
 
 def test_adaptive_stop_rule_tightens_with_samples():
-    spec = importlib.util.spec_from_file_location("bench_worker", Path(__file__).parents[1] / "fsr_edge/bench/_worker.py")
-    worker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(worker)
     rng = np.random.default_rng(0)
     few = sorted(1 + 0.1 * rng.standard_normal(40))
     many = sorted(1 + 0.1 * rng.standard_normal(4000))
-    assert worker._median_ci_rel(many) < worker._median_ci_rel(few) < 0.2
-    assert worker._median_ci_rel(many) < 0.01  # 4000 samples of 10% noise: the median is known to < 1%
-    assert worker._median_ci_rel([1.0] * 5) == float("inf")  # too few to say
+    assert timing.median_ci_rel(many) < timing.median_ci_rel(few) < 0.2
+    assert timing.median_ci_rel(many) < 0.01  # 4000 samples of 10% noise: the median is known to < 1%
+    assert timing.median_ci_rel([1.0] * 5) == float("inf")  # too few to say
 
 
 def test_reports_from_several_machines_merge(tiny_report, tmp_path):
@@ -422,18 +441,17 @@ def _worker_module():
 
 
 def test_median_ci_is_order_statistics_around_the_median():
-    worker = _worker_module()
     rng = np.random.default_rng(1)
     # coverage: the interval holds the true median (1.0) in about 95% of 400 samples of 101 draws
     hits = 0
     for _ in range(400):
-        lo, hi = worker._median_ci(sorted(1 + 0.1 * rng.standard_normal(101)))
+        lo, hi = timing.median_ci(sorted(1 + 0.1 * rng.standard_normal(101)))
         hits += lo <= 1.0 <= hi
     assert 0.92 <= hits / 400 <= 0.99
     s = sorted(rng.random(50))
-    lo, hi = worker._median_ci(s)
-    assert lo <= s[25] <= hi and worker._median_ci_rel(s) == pytest.approx((hi - lo) / (2 * s[25]))
-    assert worker._median_ci(s[:7]) is None
+    lo, hi = timing.median_ci(s)
+    assert lo <= s[25] <= hi and timing.median_ci_rel(s) == pytest.approx((hi - lo) / (2 * s[25]))
+    assert timing.median_ci(s[:7]) is None
 
 
 def test_rows_say_whether_they_reached_the_bound():
@@ -464,15 +482,33 @@ def test_rows_say_whether_they_reached_the_bound():
 def test_drifting_load_widens_the_ci():
     """Calls in the order they ran: a step in the machine's load for the last fifth of the calls is drift, not
     independent noise; the batch-median CI takes it in where the order-statistic CI of the pooled calls would not."""
-    worker = _worker_module()
     rng = np.random.default_rng(0)
     times = list(np.r_[1.0 + 0.01 * rng.random(800), 1.2 + 0.01 * rng.random(200)])
-    pooled = worker._median_ci(sorted(times))
-    (lo, hi), rel = worker._median_ci_in_order(times)
+    pooled = timing.median_ci(sorted(times))
+    (lo, hi), rel = timing.median_ci_in_order(times)
     assert pooled[1] - pooled[0] < 0.1 * (hi - lo) and lo < 1.01 and hi > 1.2 and rel > 0.05
     shuffled = list(rng.permutation(times))
-    assert worker._median_ci_in_order(shuffled)[1] < rel / 3  # the same calls without drift: narrow again
-    assert worker._batch_median_ci(times[:29]) is None  # fewer than 6 batches of 5
+    assert timing.median_ci_in_order(shuffled)[1] < rel / 3  # the same calls without drift: narrow again
+    assert timing.batch_median_ci(times[:29]) is None  # fewer than 6 batches of 5
+
+
+def test_passes_in_other_processes_widen_the_interval_to_cover_both():
+    """Two passes of one row, each tight on its own (+-0.5 %) but 4 % apart (another process, another moment):
+    the merged interval holds both medians, so it says the bound was not met instead of quoting either pass."""
+    rng = np.random.default_rng(0)
+    passes = []
+    for level in (1.0, 1.04):
+        t = list(level + 0.002 * rng.random(600))
+        passes.append({**timing.summarize(t, rel_ci=0.01), "times_ms": t, "stop_reason": "median 95% CI within +-1%",
+                       "wall_s": 1.0, "warmup_iterations": 3})
+    assert all(p["ci_reached"] for p in passes)
+    merged = timing.merge_passes(passes)
+    lo, hi = merged["median_ci95_ms"]
+    assert lo <= 1.002 and hi >= 1.04 and not merged["ci_reached"] and merged["iterations"] == 1200
+    assert [p["p50_ms"] for p in merged["passes"]] == [passes[0]["p50_ms"], passes[1]["p50_ms"]]
+    assert merged["stop_reason"].startswith("pass 1: median") and merged["wall_s"] == 2.0
+    same = timing.merge_passes([passes[0], {**passes[0]}])   # two passes that agree stay within the bound
+    assert same["ci_reached"]
 
 
 _STUDENT_LAT = {"p50_ms": 2.0, "median_ci95_ms": [1.9, 2.1], "median_ci95_rel": 0.05, "ci_reached": True,

@@ -39,6 +39,7 @@ import numpy as np
 from fsr_edge.runtimes import Session  # torch-free: the target table and the loaders' names
 from fsr_edge.targets import get as get_target
 from fsr_edge.targets import load
+from fsr_edge.timing import median_ci_in_order, summarize  # numpy and the standard library only
 
 
 def _status_mb(field: str) -> float | None:
@@ -83,54 +84,6 @@ def _load(spec: dict, **overrides):
 # ---------------------------------------------------------------- timing
 
 
-def _median_ci(sorted_ms: list[float]) -> tuple[float, float] | None:
-    """Distribution-free 95% CI of the median: the order statistics n/2 -+ 1.96 sqrt(n)/2 (the binomial(n, 1/2)
-    count below the median, normal approximation); None with fewer than 8 samples."""
-    n = len(sorted_ms)
-    if n < 8:
-        return None
-    half = 1.96 * math.sqrt(n) / 2
-    lo, hi = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
-    return sorted_ms[lo], sorted_ms[hi]
-
-
-def _median_ci_rel(sorted_ms: list[float]) -> float:
-    """Relative half width of the median's 95% CI (``_median_ci``): (hi - lo) / (2 median)."""
-    ci = _median_ci(sorted_ms)
-    med = sorted_ms[len(sorted_ms) // 2] if sorted_ms else 0.0
-    return (ci[1] - ci[0]) / (2 * med) if ci and med > 0 else math.inf
-
-
-def _batch_median_ci(times_ms: list[float], batches: int = 10) -> tuple[float, float] | None:
-    """95% CI of the median from the medians of consecutive batches of calls, in the order they ran: on a shared
-    machine the load drifts, so neighbouring calls are alike and the order-statistic CI (which assumes independent
-    calls) is too narrow; batch medians carry the drift. Ranks j and k+1-j of k batch medians, j the largest with
-    P(Binomial(k, 1/2) < j) <= 2.5%. None with fewer than 6 batches of 5 calls."""
-    k = min(batches, len(times_ms) // 5)
-    if k < 6:
-        return None
-    size = len(times_ms) // k
-    medians = sorted(float(np.median(times_ms[i * size:(i + 1) * size])) for i in range(k))
-    j, below = 0, 0.0
-    while below + math.comb(k, j) / 2**k <= 0.025:
-        below += math.comb(k, j) / 2**k
-        j += 1
-    j = max(j, 1)
-    return medians[j - 1], medians[k - j]
-
-
-def _median_ci_in_order(times_ms: list[float]) -> tuple[tuple[float, float] | None, float]:
-    """The median's 95% CI (and its relative half width) from calls in the order they ran: the span of the
-    order-statistic CI and the batch-median CI, so neither independent noise nor drift is left out."""
-    s = sorted(times_ms)
-    cis = [ci for ci in (_median_ci(s), _batch_median_ci(times_ms)) if ci]
-    if not cis:
-        return None, math.inf
-    lo, hi = min(c[0] for c in cis), max(c[1] for c in cis)
-    med = s[len(s) // 2]
-    return (lo, hi), ((hi - lo) / (2 * med) if med > 0 else math.inf)
-
-
 def _steady_state(infer, x, spec) -> dict:
     warm_end = time.perf_counter() + spec.get("warmup_s", 0.5)
     warm = 0
@@ -162,19 +115,14 @@ def _steady_state(infer, x, spec) -> dict:
             break
         # slow rows (the teacher) are checked after every call, fast ones every 10 calls
         if (n >= min_n and (n % 10 == 0 or n < 200) and time.perf_counter() - start >= min_time_s
-                and _median_ci_in_order(times_ms)[1] <= rel_ci):
+                and median_ci_in_order(times_ms)[1] <= rel_ci):
             stop_reason = f"median 95% CI within +-{rel_ci:.0%}"
             break
-    s = sorted(times_ms)
-    n = len(s)
-    pct = lambda q: float(np.percentile(s, q))  # noqa: E731
-    ci, ci_rel = _median_ci_in_order(times_ms)
-    return {"warmup_iterations": warm, "iterations": n, "stop_reason": stop_reason,
-            "mean_ms": float(np.mean(s)), "std_ms": float(np.std(s)), "min_ms": s[0],
-            "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
-            "median_ci95_ms": list(ci) if ci else None, "median_ci95_rel": ci_rel,
-            "ci_target_rel": None if fixed else rel_ci, "ci_reached": (not fixed) and ci_rel <= rel_ci,
-            "wall_s": time.perf_counter() - start}
+    out = {"warmup_iterations": warm, "stop_reason": stop_reason, **summarize(times_ms, rel_ci=None if fixed else rel_ci),
+           "wall_s": time.perf_counter() - start}
+    if spec.get("keep_times"):   # the harness merges passes of one row from their calls (fsr_edge.timing.merge_passes)
+        out["times_ms"] = times_ms
+    return out
 
 
 def _paired_ratios(teacher_infer, teacher_x, spec) -> dict:
@@ -205,7 +153,7 @@ def _paired_ratios(teacher_infer, teacher_x, spec) -> dict:
                 calls.append(time.perf_counter_ns() - t0)
             ratios[sid].append(float(np.median(calls)) / teacher_ns)
         rounds = len(ratios[students[0][0]])
-        if rounds >= 10 and all(_median_ci_in_order(r)[1] <= rel_ci for r in ratios.values()):
+        if rounds >= 10 and all(median_ci_in_order(r)[1] <= rel_ci for r in ratios.values()):
             stop_reason = f"ratio's 95% CI within +-{rel_ci:.0%}"
             break
         if time.perf_counter() - start > cap_s and rounds >= 8:
@@ -213,7 +161,7 @@ def _paired_ratios(teacher_infer, teacher_x, spec) -> dict:
             break
     out = {}
     for sid, r in ratios.items():
-        ci, rel = _median_ci_in_order(r)
+        ci, rel = median_ci_in_order(r)
         out[sid] = {"time_ratio": float(np.median(r)), "time_ratio_ci": list(ci) if ci else None, "ci_rel": rel,
                     "ci_reached": rel <= rel_ci, "rounds": len(r), "stop_reason": stop_reason}
     return out

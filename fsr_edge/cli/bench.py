@@ -25,6 +25,9 @@ def add_parser(sub, name):
                    help="the same for the teacher row, whose calls take ~100x longer (default 60)")
     p.add_argument("--ci", type=float, default=1.0, metavar="PCT",
                    help="stop a row once its median's 95%% CI is within +-PCT%% of the median (default 1)")
+    p.add_argument("--passes", type=int, default=2,
+                   help="time each student row in this many fresh processes spread over the run (before and after "
+                        "the teacher), its interval spanning them all (default 2; 1: one process per row)")
     p.add_argument("--data", default=None,
                    help="face folder for the quality columns (manifest.csv val split, or a folder of aligned faces); "
                         "default: the 24 bundled London val faces")
@@ -54,12 +57,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--ci must be a percentage between 0 and 100, got {args.ci}")
     if args.iterations is not None and args.iterations < 1:
         raise ConfigError(f"--iterations must be >= 1, got {args.iterations}")
+    if args.passes < 1:
+        raise ConfigError(f"--passes must be >= 1, got {args.passes}")
     opts = BenchOptions(threads=args.threads, iterations=args.iterations,
                         time_cap_s=2.0 if args.quick else args.time_cap, rel_ci=args.ci / 100,
                         teacher_time_cap_s=10.0 if args.quick else args.teacher_time_cap,
                         crosscheck_s=3.0 if args.quick else args.crosscheck_seconds,
                         eval_limit=args.eval_limit or (8 if args.quick else None),
-                        photo_pipeline=not args.no_photo_pipeline, spin=args.spin, degradation=args.degradation)
+                        photo_pipeline=not args.no_photo_pipeline, spin=args.spin, degradation=args.degradation,
+                        passes=args.passes)
     from ..io import output_folder
 
     output_folder(args.output)
