@@ -173,6 +173,12 @@ def _fmt(v, nd=2):
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 
 
+def _pair(q: dict, metric: str, nd: int) -> str:
+    """'clean / blind' on wild for a metric the quality step measured (empty when it did not)."""
+    vals = [q[f"wild/{mode}"]["means"].get(metric) for mode in MODES]
+    return "" if all(v is None for v in vals) else " / ".join(_fmt(v, nd) for v in vals)
+
+
 def report() -> None:
     doc = json.loads(OUT_JSON.read_text())
     models = doc["models"]
@@ -181,12 +187,17 @@ def report() -> None:
              "`python -m research.student_study report` (commands at the top of research/student_study.py).", "",
              "Quality: 8-bit RGB PSNR (dB) / SSIM, whole aligned faces 256 px, LR seeded per face (seed 0). "
              "val = 24 London studio faces (12 identities, disjoint from train); wild = 55 in-the-wild photos "
-             "(check only: never trained or calibrated on). Worst = the lowest single-face PSNR.", ""]
+             "(check only: never trained or calibrated on). Worst = the lowest single-face PSNR. VGG dist = "
+             "fsr_edge.metrics.vgg_perceptual_distance (LPIPS' recipe without its learned weights; lower is better); "
+             "ID cos = cosine of dlib's 128-d identity embeddings of SR and HR (higher is better; same person "
+             "0.98-1.0, different people ~0.85 on the val faces). Both where measured "
+             "(`quality --metrics psnr,ssim,vgg_perceptual,identity_cosine`).", ""]
     for scale in sorted({m["scale"] for m in models.values() if "scale" in m}, reverse=True):
         lines += [f"## x{scale}", "",
                   "| model | params | val clean | val blind | wild clean | wild blind | wild clean worst | "
-                  "wild blind worst | val clean worst | wild clean SSIM | ET INT8 ms | OV INT8 ms | INT8 gates ET / OV |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "wild blind worst | val clean worst | wild clean SSIM | wild clean / blind VGG dist | "
+                  "wild clean / blind ID cos | ET INT8 ms | OV INT8 ms | INT8 gates ET / OV |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         rows = sorted(((k, m) for k, m in models.items() if m.get("scale") == scale),
                       key=lambda km: km[1]["quality"]["wild/clean"]["means"]["psnr"])
         for label, m in rows:
@@ -196,7 +207,8 @@ def report() -> None:
                 f"{_fmt(q['val/blind']['means']['psnr'])} | {_fmt(q['wild/clean']['means']['psnr'])} | "
                 f"{_fmt(q['wild/blind']['means']['psnr'])} | {_fmt(q['wild/clean']['worst_psnr'])} | "
                 f"{_fmt(q['wild/blind']['worst_psnr'])} | {_fmt(q['val/clean']['worst_psnr'])} | "
-                f"{_fmt(q['wild/clean']['means'].get('ssim'), 4)} | {_fmt(lat.get('executorch_int8_ms'), 3)} | "
+                f"{_fmt(q['wild/clean']['means'].get('ssim'), 4)} | {_pair(q, 'vgg_perceptual', 4)} | "
+                f"{_pair(q, 'identity_cosine', 4)} | {_fmt(lat.get('executorch_int8_ms'), 3)} | "
                 f"{_fmt(lat.get('openvino_int8_ms'), 3)} | "
                 f"{' / '.join(lat.get(f'{t}_int8_verification', '') for t in LATENCY_TARGETS) if lat else ''} |")
         lines.append("")
