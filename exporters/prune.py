@@ -155,9 +155,16 @@ def prune_structured(model: nn.Module, *, ratio: float, example_input: Tensor | 
     if ratio == 0 or not convs:
         return pruned
     ignored = [convs[-1], *_feeds_depth_to_space(pruned)]
+    # torch-pruning finds the channel groups by tracing autograd: on frozen weights (a model used as a teacher, or
+    # loaded for inference) there is no graph to trace and nothing would be pruned, so trace with gradients on
+    # and give the copy its weights' original flags back afterwards.
+    frozen = [not p.requires_grad for p in pruned.parameters()]
+    pruned.requires_grad_(True)
     pruner = tp.pruner.MetaPruner(pruned, example_input, importance=tp.importance.GroupMagnitudeImportance(p=1),
                                   pruning_ratio=ratio, ignored_layers=ignored, round_to=multiple)
     pruner.step()
+    for param, was_frozen in zip(pruned.parameters(), frozen):
+        param.requires_grad_(not was_frozen)
     if hasattr(pruned, "forward_features") and getattr(pruned, "feature_info", None):
         with torch.no_grad():
             _, feats = pruned.forward_features(example_input)

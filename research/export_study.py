@@ -201,16 +201,28 @@ def study_calibration(model, faces: Path, out: Path, *, sizes=(8, 32, 128)) -> d
 
 def study_prune(model, faces: Path | None, out: Path, *, ratios=(0.25, 0.5), finetune_steps: int = 60,
                 threads: int = 1) -> dict:
-    """Structured (channels removed, brief distillation fine-tune) and magnitude pruning: quality, size, speed."""
+    """Structured (channels removed, brief distillation fine-tune) and magnitude pruning: quality, size, speed.
+    EdgeSR and FSRCNN go through ``prune_channels`` (the result reloads by name), any other student through
+    torch-pruning (``prune_structured``, widths rounded to multiples of 16). With a face folder, the wild split is
+    scored beside val."""
     import onnxruntime as ort
 
     from fsr_edge.profile import count_macs, count_params
 
     from fsr_edge.exporters import onnx as ox
     from fsr_edge.exporters.finetune import distill_finetune
-    from fsr_edge.exporters.prune import magnitude_prune, prune_channels, sparsity
+    from fsr_edge.exporters.prune import magnitude_prune, prune_channels, prune_structured, sparsity
+    from fsr_edge.exporters.verify import EvalSet
+    from fsr_edge.models import FSRCNN, EdgeSR
+
+    def prune(r: float):
+        if isinstance(model, (EdgeSR, FSRCNN)):
+            return prune_channels(model, ratio=r)
+        return prune_structured(model, ratio=r, multiple=16), None
 
     eval_set = _eval(faces, model)
+    wild_set = (EvalSet.from_faces(faces, split="wild", scale=model.scale, hr_size=model.lr_size * model.scale)
+                if faces is not None else None)
     calib = _calib(faces, model, 32)
     lr_faces, hr_faces = calib.lr_faces(), calib.hr_faces()
     x = torch.from_numpy(eval_set.lr_faces[0])
@@ -218,9 +230,10 @@ def study_prune(model, faces: Path | None, out: Path, *, ratios=(0.25, 0.5), fin
     variants = {"dense": model}
     notes = {}
     for r in ratios:
-        pruned, kwargs = prune_channels(model, ratio=r)
+        pruned, kwargs = prune(r)
         variants[f"channels -{int(r * 100)}% (no fine-tune)"] = pruned
-        tuned, _ = prune_channels(model, ratio=r)
+        tuned, _ = prune(r)
+        tuned.requires_grad_(True)   # a bundled model loads frozen for inference
         stats = distill_finetune(tuned, teacher=model, lr_faces=lr_faces, hr_faces=hr_faces, steps=finetune_steps,
                                  lr=3e-4, batch_size=8, progress=True, desc=f"prune {r}")
         variants[f"channels -{int(r * 100)}% + {finetune_steps}-step distill"] = tuned
@@ -237,7 +250,9 @@ def study_prune(model, faces: Path | None, out: Path, *, ratios=(0.25, 0.5), fin
         sessions[name] = ort.InferenceSession(str(art.file), so, providers=["CPUExecutionProvider"])
         rows.append({"variant": name, "params": count_params(m), "macs": count_macs(m, shape),
                      "sparsity": round(sparsity(m), 3), "onnx_bytes": len(data), "onnx_gzip_bytes": len(gzip.compress(data)),
-                     "val_psnr_db": _val(lambda a, m=m: m(torch.from_numpy(a)).detach().numpy(), eval_set)})
+                     "val_psnr_db": _val(lambda a, m=m: m(torch.from_numpy(a)).detach().numpy(), eval_set),
+                     "wild_psnr_db": (_val(lambda a, m=m: m(torch.from_numpy(a)).detach().numpy(), wild_set)
+                                      if wild_set is not None else None)})
     xn = x.numpy()
     times = interleaved_ms({k: (lambda s=s: s.run(None, {"lr_face": xn})) for k, s in sessions.items()})
     for r in rows:
@@ -302,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dist", type=Path, help="export folder (dist): fp32 vs INT8 latency of its artifacts")
     p.add_argument("--faces", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ratios", default="0.25,0.5", help="prune: channel fractions removed (comma list)")
+    p.add_argument("--finetune-steps", type=int, default=60, help="prune: distillation steps after pruning")
     p.add_argument("-o", "--output", type=Path, required=True, help="path stem: writes STEM.json")
     args = p.parse_args(argv)
     if args.what == "dist":
@@ -315,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "calibration":
         result = study_calibration(model, args.faces, args.output)
     else:
-        result = study_prune(model, args.faces, args.output, threads=args.threads)
+        result = study_prune(model, args.faces, args.output, threads=args.threads,
+                             ratios=tuple(float(r) for r in args.ratios.split(",")), finetune_steps=args.finetune_steps)
     result = {"model": args.model, **result}
     atomic_write_json(args.output.with_suffix(".json"), result, default=float)
     print(json.dumps(result, indent=2, default=float))

@@ -141,3 +141,7 @@ def test_structured_pruning_of_any_student_through_torch_pruning(arch, kwargs, t
     torch.testing.assert_close(ep.module()(x), pruned(x), rtol=1e-4, atol=1e-5)
     with pytest.raises(Exception, match="ratio"):
         prune_structured(model, ratio=1.0)
+    # a frozen model (a teacher, a model loaded for inference) prunes the same and keeps its flags
+    model.requires_grad_(False)
+    frozen = prune_structured(model, ratio=0.5)
+    assert count_params(frozen) == count_params(pruned) and not any(p.requires_grad for p in frozen.parameters())
