@@ -91,7 +91,7 @@ def test_tracking_keeps_the_face_between_detections(model, astronaut_frame):
 
 
 def test_a_face_missed_once_by_the_detector_stays_tracked(model, astronaut_frame):
-    pipe = FacePipeline(model, detect_every=2)
+    pipe = FacePipeline(model, detect_every=2, detector="hog")   # HOG misses the barred face (BlazeFace does not)
     (box,) = pipe.detect(astronaut_frame)
     x0, y0, x1, y1 = (int(v) for v in box)
     hidden = astronaut_frame.copy()
@@ -148,3 +148,31 @@ def test_bench_photo_writes_json_and_markdown(tmp_path, capsys):
     for row in rows:
         assert row["photo"]["total_p50_ms"] > 0 and row["tracked"]["stages_ms"]["detect"] < 0.1
     assert "whole / upscale" in (tmp_path / "profile.md").read_text()
+
+
+def test_blazeface_boxes_land_where_dlib_hog_puts_them(model, astronaut_frame):
+    """The bundled BlazeFace finds the face, and its box, mapped into HOG's frame, starts dlib's landmark predictor
+    where HOG's box would: the landmarks agree to a few percent of the inter-ocular distance."""
+    pytest.importorskip("ai_edge_litert", reason="fsr_edge[faces] (ai-edge-litert) not installed")
+    blaze, hog = FacePipeline(model), FacePipeline(model, detector="hog")
+    assert blaze.detector == "blazeface"
+    (b_box,), (h_box,) = blaze.detect(astronaut_frame), hog.detect(astronaut_frame)
+    assert iou(b_box, h_box) > 0.6
+    b_lm, h_lm = blaze.landmarks(astronaut_frame, [b_box])[0], hog.landmarks(astronaut_frame, [h_box])[0]
+    inter_ocular = np.linalg.norm(h_lm[36:42].mean(0) - h_lm[42:48].mean(0))
+    assert np.linalg.norm(b_lm - h_lm, axis=1).mean() < 0.05 * inter_ocular
+    assert blaze.detect(np.zeros((360, 640, 3), np.uint8)) == []          # an empty frame: no face
+
+
+def test_an_altered_detector_file_is_refused(tmp_path, monkeypatch):
+    pytest.importorskip("ai_edge_litert", reason="fsr_edge[faces] (ai-edge-litert) not installed")
+    from fsr_edge.errors import FsrEdgeError
+    from fsr_edge.faces import _blazeface
+
+    bad = tmp_path / "face_detection_full_range.tflite"
+    data = bytearray(_blazeface.MODEL_FILE.read_bytes())
+    data[len(data) // 2] ^= 0xFF                                   # one flipped byte in the weights
+    bad.write_bytes(bytes(data))
+    monkeypatch.setattr(_blazeface, "MODEL_FILE", bad)
+    with pytest.raises(FsrEdgeError, match="missing or altered"):
+        _blazeface.BlazeFace()

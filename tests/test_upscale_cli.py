@@ -170,6 +170,10 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, err = _run(capsys, tmp_path / "empty", "-o", tmp_path / "out", "--model", "bicubic-x4")
     assert code == 2 and "no image files" in err
+    # BlazeFace is the frame/video detector; photos are refused it in one line, before any file is read
+    code, _, err = _run(capsys, tmp_path / "in", "-o", tmp_path / "out_b", "--model", "bicubic-x8",
+                        "--detector", "blazeface")
+    assert code == 2 and err.count("\n") == 1 and "video detector" in err and not (tmp_path / "out_b").exists()
 
 
 def test_saved_student_weights_file(tmp_path, capsys):

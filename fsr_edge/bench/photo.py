@@ -134,8 +134,8 @@ def time_photo_pipeline(model: str | None, *, threads: int, raw_dir: str | Path 
     return {"status": "measured", "model": model or path, "runtime": runtime, "precision": precision, "threads": threads,
             "cases": cases,
             "how": ("1920x1080 canvases of real photos (" + ("the face set's raw photos" if raw_dir else "skimage astronaut")
-                    + "), uint8 frames through fsr_edge.faces.FacePipeline: dlib HOG on a grey 640 px copy + 68 landmarks at "
-                    f"full size (together: detect), one cv2.warpAffine to the {lr_size * scale} px FFHQ crop then bicubic /{scale} "
+                    + "), uint8 frames through fsr_edge.faces.FacePipeline: MediaPipe's BlazeFace full-range (LiteRT) on the "
+                    "frame letterboxed to 192 px + dlib's 68 landmarks at full size (together: detect), one cv2.warpAffine to the {lr_size * scale} px FFHQ crop then bicubic /{scale} "
                     f"to {lr_size}x{lr_size}, {runtime} upscale of all faces in one call, feathered paste-back into each "
                     "face's ROI of the 1080p frame (it keeps its size). Cold = first photo in a fresh process incl. detector, landmark and SR model loads "
                     f"(Python imports not included); warm = median of {iterations} repeats in that process.")}
@@ -192,7 +192,7 @@ def _buffers(frame: np.ndarray, n: int) -> list[np.ndarray]:
     return [frame.copy() for _ in range(n)]
 
 
-def profile_pipeline(model, *, raw_dir: str | Path | None, detector: str = "hog", detect_side: int = 640,
+def profile_pipeline(model, *, raw_dir: str | Path | None, detector: str = "blazeface", detect_side: int = 640,
                      detect_every: int = 5, iterations: int = 15, sizes=("1080p", "720p"),
                      photo_path_iterations: int = 5) -> dict:
     """Warm per-stage timings of FacePipeline on 1- and 6-face frames (uint8) at each size, in this process.

@@ -24,7 +24,10 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for the model (default 1, as `fsr-edge upscale` uses for video)")
     p.add_argument("--iterations", type=int, default=15, help="warm calls per row (default 15)")
-    p.add_argument("--detect-side", type=int, default=640, metavar="PX", help="detector working copy's long side")
+    p.add_argument("--detector", choices=("blazeface", "hog", "cnn"), default="blazeface",
+                   help="frame detector: blazeface (MediaPipe's, bundled; default) or dlib's hog / cnn")
+    p.add_argument("--detect-side", type=int, default=640, metavar="PX",
+                   help="hog / cnn: the detector working copy's long side (default 640)")
     p.add_argument("--detect-every", type=int, default=5, metavar="N", help="clip mode: detect every N frames")
     p.add_argument("--sizes", default="1080p,720p", help="frame sizes (default 1080p,720p)")
     p.add_argument("--no-recall", action="store_true", help="skip detector recall on the face set")
@@ -60,10 +63,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sizes: unknown {bad}; choose from {sorted(photo.FRAME_SIZES)}")
     load_before = os.getloadavg()
     print(f"[bench-photo] profile: {args.model}, sizes {','.join(sizes)}, {args.iterations} warm calls per row", flush=True)
-    prof = photo.profile_pipeline(model, raw_dir=raw, detect_side=args.detect_side, detect_every=args.detect_every,
-                                  iterations=args.iterations, sizes=sizes)
-    report = {"model": args.model, "threads": args.threads, "profile": prof,
-              "how": (f"detect: dlib HOG on a grey {args.detect_side} px copy (upsample 0); landmarks: dlib 68 points "
+    prof = photo.profile_pipeline(model, raw_dir=raw, detector=args.detector, detect_side=args.detect_side,
+                                  detect_every=args.detect_every, iterations=args.iterations, sizes=sizes)
+    detect_how = ("MediaPipe's BlazeFace full-range (LiteRT) on the frame letterboxed to 192 px"
+                  if args.detector == "blazeface" else f"dlib {args.detector.upper()} on a grey {args.detect_side} px "
+                                                       "copy (upsample 0)")
+    report = {"model": args.model, "threads": args.threads, "profile": prof, "detector": args.detector,
+              "how": (f"detect: {detect_how}; landmarks: dlib 68 points "
                       "at full resolution; align: one cv2.warpAffine to the HR-size FFHQ crop + antialiased bicubic to "
                       "the model input; upscale: all faces in one model call; paste: feathered blend in each "
                       "face's ROI (uint8, premultiplied).")}
@@ -73,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
     if raw is not None and not args.no_recall and (faces / "manifest.csv").exists():
         print("[bench-photo] detector recall on the face set", flush=True)
         report["recall"] = photo.detector_recall(faces, [
-            {"label": f"dlib HOG, grey {args.detect_side} px copy, upsample 0 (frame path)", "kind": "frames",
-             "detector": "hog", "detect_side": args.detect_side, "upsample": 0},
+            {"label": "BlazeFace full-range, frame letterboxed to 192 px (frame path default)", "kind": "frames",
+             "detector": "blazeface"},
+            {"label": f"dlib HOG, grey {args.detect_side} px copy, upsample 0 (frame path, --detector hog)",
+             "kind": "frames", "detector": "hog", "detect_side": args.detect_side, "upsample": 0},
             {"label": "dlib HOG, grey 480 px copy, upsample 0", "kind": "frames", "detector": "hog",
              "detect_side": 480, "upsample": 0},
             {"label": "dlib HOG, 800 px copy, upsample 1 (photo path, detect_faces)", "kind": "detect_faces",

@@ -37,13 +37,15 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                    help="photo without a detected face: write the bicubic upscale and warn (default), or fail")
     p.add_argument("--upsample", type=int, default=1, metavar="N",
                    help="detector pyramid upsampling; each step finds faces half as small, slower (default 1)")
-    p.add_argument("--detector", choices=("hog", "cnn"), default="hog",
-                   help="dlib face detector: hog (fast, frontal) or cnn (MMOD: also turned faces, seconds per photo)")
+    p.add_argument("--detector", choices=("blazeface", "hog", "cnn"), default=None,
+                   help="face detector: blazeface (MediaPipe's, bundled; video only, the video default), hog "
+                        "(dlib, frontal; the photo default, finds faces down to ~40 px) or cnn (dlib MMOD: also "
+                        "turned faces, seconds per photo)")
     p.add_argument("--detect-every", type=int, default=5, metavar="N",
                    help="video: run the face detector every N frames, track faces in between (default 5)")
     p.add_argument("--detect-side", type=int, default=640, metavar="PX",
-                   help="video: long side of the detector's working copy; faces down to ~80 px in it are found "
-                        "(640: ~240 px in a 1080p frame; default 640)")
+                   help="video with --detector hog or cnn: long side of the detector's working copy; faces down to "
+                        "~80 px in it are found (640: ~240 px in a 1080p frame; default 640)")
     p.add_argument("--no-smooth", action="store_true", help="video: no One-Euro smoothing of the landmarks")
     p.add_argument("--preset", default="veryfast",
                    choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"),
@@ -77,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
     if any(is_video(p) for p in args.inputs) or is_video(args.out):
         return _run_videos(args)
+    if args.detector == "blazeface":
+        raise ConfigError("--detector blazeface is the video detector (its 192 px input misses the ~30 px faces "
+                          "of a photo); photos use hog (default) or cnn")
     files = list_images(args.inputs)
     if not files:
         raise ConfigError(f"no image files in {' '.join(args.inputs)}")
@@ -123,7 +128,7 @@ def _upscale_file(path, target, model, args: argparse.Namespace) -> str | None:
         alpha = None if image.alpha is None else bicubic_upscale(image.alpha[..., None], model.scale)[..., 0]
     else:
         result = upscale_photo(image.rgb, model, alpha=image.alpha, upsample=args.upsample,
-                              detector=args.detector, name=str(path))
+                              detector=args.detector or "hog", name=str(path))
         sr, alpha = result.rgb, result.alpha
         # A face much larger than the model's input loses detail on the way through it; say so once per file.
         big = [a.photo_size for a in result.aligned if a.photo_size > 2 * model.lr_size]
@@ -170,7 +175,7 @@ def _run_videos(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     model = load_model(args.model).eval()
-    pipe = FacePipeline(model, detector=args.detector, detect_side=args.detect_side, upsample=0,
+    pipe = FacePipeline(model, detector=args.detector or "blazeface", detect_side=args.detect_side, upsample=0,
                         detect_every=args.detect_every, smooth=not args.no_smooth)
     failures = 0
     for src in args.inputs:

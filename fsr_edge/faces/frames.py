@@ -3,9 +3,11 @@
 Frames are (H, W, 3) uint8 RGB and keep their size: every face is restored in place (x8 of a 1080p frame would
 be 132 MP). Each stage is timed (``FrameResult.stages_s``), which is what ``fsr-edge bench-photo`` reports.
 
-- detect: dlib's HOG on a grey working copy whose long side is ``detect_side`` (it finds faces of ~80 px and up
-  in that copy: ~240 px in a 1080p frame at 640, ~110 px at 1400). Every ``detect_every`` frames, or when a
-  track is lost; in between, each face's box comes from its previous landmarks (tracking).
+- detect: MediaPipe's BlazeFace full-range (``_blazeface``, bundled, in LiteRT) on the frame letterboxed into
+  192 px, its boxes mapped into the frame dlib's landmarks expect; or ``detector="hog"``: dlib's HOG on a grey
+  working copy whose long side is ``detect_side`` (faces of ~80 px and up in that copy: ~240 px in a 1080p frame
+  at 640, ~110 px at 1400). Every ``detect_every`` frames, or when a track is lost; in between, each face's box
+  comes from its previous landmarks (tracking).
 - landmarks: dlib's 68-point shape predictor on the full-resolution frame, inside each box.
 - align: one FFHQ matrix and one ``cv2.warpAffine`` per face (``_cv.align_hr``), then the training pairs' own
   antialiased bicubic down to the model's input, one call for all faces (``_cv.lr_from_hr``).
@@ -26,7 +28,8 @@ import torch
 from torch import nn
 
 from ..errors import ImageError
-from . import _cv, _dlib, _warp
+from . import _blazeface, _cv, _dlib, _warp
+from ._warp import iou
 from .align import ffhq_matrix
 from .detect import ALIGNED_FACE_BOX
 from .smoothing import OneEuroFilter
@@ -64,12 +67,9 @@ def box_from_landmarks(landmarks68: np.ndarray) -> tuple[float, float, float, fl
     return (*pts.min(0), *pts.max(0))
 
 
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+# blazeface: MediaPipe's BlazeFace full-range in LiteRT (bundled, the default); hog / cnn: dlib's detectors on a
+# grey copy of detect_side px (the fallback when LiteRT is not installed, and the choice of the flag).
+DETECTORS = ("blazeface", "hog", "cnn")
 
 
 class FacePipeline:
@@ -80,17 +80,18 @@ class FacePipeline:
     photo); ``smooth=False`` turns the One-Euro filter off.
     """
 
-    def __init__(self, model: nn.Module, *, detector: str = "hog", detect_side: int = 640, upsample: int = 0,
+    def __init__(self, model: nn.Module, *, detector: str = "blazeface", detect_side: int = 640, upsample: int = 0,
                  detect_every: int = 1, smooth: bool = False, min_cutoff: float = 1.0, beta: float = 0.05,
                  scale: int | None = None, lr_size: int | None = None):
-        if detector not in ("hog", "cnn"):
-            raise ImageError(f"unknown detector {detector!r} (hog or cnn)")
+        if detector not in DETECTORS:
+            raise ImageError(f"unknown detector {detector!r} ({', '.join(DETECTORS)})")
         if detect_every < 1:
             raise ImageError(f"detect_every must be >= 1, got {detect_every}")
         self.model = model
         self.scale = int(scale if scale is not None else model.scale)
         self.lr_size = int(lr_size if lr_size is not None else model.lr_size)
         self.detector, self.detect_side, self.upsample = detector, int(detect_side), int(upsample)
+        self.detector_threads = max(1, torch.get_num_threads())
         self.detect_every, self.smooth = int(detect_every), bool(smooth)
         self.min_cutoff, self.beta = float(min_cutoff), float(beta)
         self.tracks: list[Track] = []
@@ -106,6 +107,9 @@ class FacePipeline:
     def detect(self, frame: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Face boxes (x0, y0, x1, y1) in frame pixels, largest first."""
         cv2 = _cv.require_cv2()
+        if self.detector == "blazeface":   # letterboxes the whole frame into its own 192 px input
+            boxes = [b[:4] for b in _blazeface.model(threads=self.detector_threads)(frame)]
+            return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
         h, w = frame.shape[:2]
         factor = min(1.0, self.detect_side / max(h, w))
         # Grey: dlib's HOG takes the strongest gradient over the colour channels; on grey it is ~30 % faster
