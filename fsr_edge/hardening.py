@@ -833,7 +833,7 @@ def training_faults(workdir: str | os.PathLike, *, kills: int = 3, seed: int = 0
     env_base = dict(os.environ, OMP_NUM_THREADS="1", FSR_EDGE_FAULT_STEP_SLEEP=str(step_sleep),
                     FSR_EDGE_FAULT_HEARTBEAT=str(workdir / "heartbeat"),
                     FSR_EDGE_FAULT_HOLD_MARKER=str(workdir / "window-open"))
-    cmd = [sys.executable, "-m", "fsr_edge.hardening", "fault-driver", str(cfg_path)]
+    cmd = [sys.executable, "-P", "-m", "fsr_edge.hardening", "fault-driver", str(cfg_path)]   # -P: as in bench.photo
 
     def current_step() -> int:
         latest = ckpts.latest()

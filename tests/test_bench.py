@@ -360,10 +360,15 @@ def test_android_bench_pushes_the_golden_pair_of_a_real_manifest(tiny_dist, tmp_
 
 
 @pytest.mark.slow
-def test_photo_pipeline_times_one_and_six_faces(tiny_dist):
+def test_photo_pipeline_times_one_and_six_faces(tiny_dist, tmp_path, monkeypatch):
     pytest.importorskip("dlib", reason="face detection needs the fsr_edge[faces] extra")
     from fsr_edge.bench.photo import time_photo_pipeline
 
+    # run from a folder holding a broken fsr_edge/ (as a checkout's root holds the source tree, where
+    # fsr_edge.exporters is not a subfolder): the fresh process must still import the installed package
+    (tmp_path / "fsr_edge").mkdir()
+    (tmp_path / "fsr_edge" / "__init__.py").write_text("raise ImportError('the working directory shadowed fsr_edge')\n")
+    monkeypatch.chdir(tmp_path)
     res = time_photo_pipeline(None, threads=1, raw_dir=None, iterations=1, runtime="onnxruntime",
                               path=str(tiny_dist / "student_fp32_32x32.onnx"), lr_size=32, scale=8)
     assert res["status"] == "measured", res.get("reason")

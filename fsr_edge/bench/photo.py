@@ -149,7 +149,9 @@ def _run_fresh(spec: dict, *, threads: int, timeout_s: float) -> dict:
 
         env = worker_env(threads, spin=spec.get("spin", False))
         try:
-            proc = subprocess.run([sys.executable, "-m", "fsr_edge.bench.photo", str(spec_path), str(result_path)],
+            # -P: the working directory stays off sys.path, so a checkout's source tree (where fsr_edge.exporters
+            # is not a subfolder) cannot shadow the installed package
+            proc = subprocess.run([sys.executable, "-P", "-m", "fsr_edge.bench.photo", str(spec_path), str(result_path)],
                                   capture_output=True, text=True, env=env, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return {"status": "failed", "reason": f"timed out after {timeout_s:.0f} s"}
