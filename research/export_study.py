@@ -233,7 +233,7 @@ def study_prune(model, faces: Path | None, out: Path, *, ratios=(0.25, 0.5), fin
         pruned, kwargs = prune(r)
         variants[f"channels -{int(r * 100)}% (no fine-tune)"] = pruned
         tuned, _ = prune(r)
-        tuned.requires_grad_(True)   # a bundled model loads frozen for inference
+        tuned.requires_grad_(True)   # the dense model was frozen as the previous ratio's teacher
         stats = distill_finetune(tuned, teacher=model, lr_faces=lr_faces, hr_faces=hr_faces, steps=finetune_steps,
                                  lr=3e-4, batch_size=8, progress=True, desc=f"prune {r}")
         variants[f"channels -{int(r * 100)}% + {finetune_steps}-step distill"] = tuned

@@ -528,10 +528,8 @@ def bench_dist(dist: str | Path, out_dir: str | Path, *, teacher: str | None = D
                 continue
             slots[i] = _first_pass_row(dict(job.row), res, tmp / f"{i}.sr.npy", eval_set, say_row)
             if slots[i].get("status") == "measured":
-                if i in passes:
+                if i in passes:                         # merged and reported after its last pass
                     passes[i].append(slots[i]["latency"])
-                    if options.passes == 1:
-                        _merge_row_passes(slots[i], passes[i], peaks, say_row)
                 else:
                     _efficiency(slots[i], peaks)
                     _say_row(slots[i], say_row)

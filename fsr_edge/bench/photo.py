@@ -135,7 +135,8 @@ def time_photo_pipeline(model: str | None, *, threads: int, raw_dir: str | Path 
             "cases": cases,
             "how": ("1920x1080 canvases of real photos (" + ("the face set's raw photos" if raw_dir else "skimage astronaut")
                     + "), uint8 frames through fsr_edge.faces.FacePipeline: MediaPipe's BlazeFace full-range (LiteRT) on the "
-                    "frame letterboxed to 192 px + dlib's 68 landmarks at full size (together: detect), one cv2.warpAffine to the {lr_size * scale} px FFHQ crop then bicubic /{scale} "
+                    f"frame letterboxed to 192 px + dlib's 68 landmarks at full size (together: detect), one cv2.warpAffine "
+                    f"to the {lr_size * scale} px FFHQ crop then bicubic /{scale} "
                     f"to {lr_size}x{lr_size}, {runtime} upscale of all faces in one call, feathered paste-back into each "
                     "face's ROI of the 1080p frame (it keeps its size). Cold = first photo in a fresh process incl. detector, landmark and SR model loads "
                     f"(Python imports not included); warm = median of {iterations} repeats in that process.")}

@@ -63,6 +63,9 @@ class BlazeFace:
         out = self._interp.get_output_details()
         self._boxes, self._scores = out[0]["index"], out[1]["index"]
         self._canvas = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
+        # one instance per process (``model``) while a LiteRT interpreter and this input buffer are not safe to
+        # use from two threads at once: one call at a time
+        self._call_lock = threading.Lock()
 
     def __call__(self, frame: np.ndarray) -> list[tuple[float, float, float, float, float]]:
         import cv2
@@ -72,13 +75,14 @@ class BlazeFace:
         sw, sh = max(1, round(w * f)), max(1, round(h * f))
         small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
         pw, ph = (INPUT_SIZE - sw) // 2, (INPUT_SIZE - sh) // 2
-        canvas = self._canvas
-        canvas.fill(-1.0)                                          # letterbox bars are black in [-1, 1]
-        canvas[0, ph:ph + sh, pw:pw + sw] = small * np.float32(1 / 127.5) - 1.0
-        self._interp.set_tensor(self._input, canvas)
-        self._interp.invoke()
-        raw = self._interp.get_tensor(self._boxes)[0]
-        logits = np.clip(self._interp.get_tensor(self._scores)[0, :, 0], -80.0, 80.0)
+        with self._call_lock:
+            canvas = self._canvas
+            canvas.fill(-1.0)                                      # letterbox bars are black in [-1, 1]
+            canvas[0, ph:ph + sh, pw:pw + sw] = small * np.float32(1 / 127.5) - 1.0
+            self._interp.set_tensor(self._input, canvas)
+            self._interp.invoke()
+            raw = self._interp.get_tensor(self._boxes)[0].copy()
+            logits = np.clip(self._interp.get_tensor(self._scores)[0, :, 0], -80.0, 80.0)
         scores = 1.0 / (1.0 + np.exp(-logits))
         found: list[tuple[float, float, float, float, float]] = []
         anchors = _anchors()

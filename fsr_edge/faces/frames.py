@@ -68,7 +68,7 @@ def box_from_landmarks(landmarks68: np.ndarray) -> tuple[float, float, float, fl
 
 
 # blazeface: MediaPipe's BlazeFace full-range in LiteRT (bundled, the default); hog / cnn: dlib's detectors on a
-# grey copy of detect_side px (the fallback when LiteRT is not installed, and the choice of the flag).
+# grey copy of detect_side px (chosen by name, e.g. where LiteRT is not installed).
 DETECTORS = ("blazeface", "hog", "cnn")
 
 
