@@ -164,6 +164,16 @@ def test_blazeface_boxes_land_where_dlib_hog_puts_them(model, astronaut_frame):
     assert blaze.detect(np.zeros((360, 640, 3), np.uint8)) == []          # an empty frame: no face
 
 
+def test_loading_the_detector_prints_nothing(capfd):
+    """LiteRT announces its XNNPACK delegate from C++ on stderr; a command's output must not carry that line."""
+    pytest.importorskip("ai_edge_litert", reason="fsr_edge[faces] (ai-edge-litert) not installed")
+    from fsr_edge.faces import _blazeface
+
+    _blazeface.BlazeFace()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
 def test_an_altered_detector_file_is_refused(tmp_path, monkeypatch):
     pytest.importorskip("ai_edge_litert", reason="fsr_edge[faces] (ai-edge-litert) not installed")
     from fsr_edge.errors import FsrEdgeError

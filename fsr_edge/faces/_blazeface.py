@@ -13,7 +13,10 @@ mapped boxes differ from those started from HOG boxes by 1.2 % / 1.3 % of the in
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import sys
 import threading
 from pathlib import Path
 
@@ -57,8 +60,9 @@ class BlazeFace:
         Interpreter = require_litert()
         if not MODEL_FILE.is_file() or sha256_file(MODEL_FILE) != MODEL_SHA256:
             raise FsrEdgeError(f"{MODEL_FILE}: the bundled face detector is missing or altered; reinstall fsr_edge")
-        self._interp = Interpreter(model_path=str(MODEL_FILE), num_threads=int(threads))
-        self._interp.allocate_tensors()
+        with _native_stderr_silenced():   # LiteRT's C++ "INFO: Created TensorFlow Lite XNNPACK delegate" line
+            self._interp = Interpreter(model_path=str(MODEL_FILE), num_threads=int(threads))
+            self._interp.allocate_tensors()
         self._input = self._interp.get_input_details()[0]["index"]
         out = self._interp.get_output_details()
         self._boxes, self._scores = out[0]["index"], out[1]["index"]
@@ -100,6 +104,21 @@ class BlazeFace:
             a, b, c, d = TO_HOG_BOX
             found.append((x0 + a * bw_px, y0 + b * bh_px, x0 + c * bw_px, y0 + d * bh_px, float(scores[k])))
         return found
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 pointed at /dev/null for the block: the runtime's C++ log lines bypass Python's streams.
+    Errors still surface as the Python exceptions the interpreter raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def model(*, threads: int = 1) -> BlazeFace:
